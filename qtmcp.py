@@ -1,0 +1,2618 @@
+"""Fetch, verify and start the native QtMcp launcher: an MCP server for Qt apps.
+
+QtMcp lets an AI assistant inspect and drive a Qt desktop application: a native
+launcher injects a probe library into the application and speaks the Model
+Context Protocol (MCP) over stdio. This module is the Python side. Put it into
+an MCP client's configuration as the server command:
+
+    pipx run qtmcp --qt 6.8 -- /path/to/app [APP_ARGS...]
+
+and it picks the native build for this machine and Qt version, fetches it from
+the project's release (or an organisation's mirror, a directory, an archive
+carried in by hand), checks its SHA-256, unpacks it into a per-user cache and
+replaces itself with the launcher, so that the MCP stream flows between the
+client and the launcher unchanged. Later starts come from the cache.
+
+It is one file that needs nothing but the Python standard library (3.9+): it
+runs installed (`qtmcp`, `python -m qtmcp`) or vendored (`python qtmcp.py`).
+Run `qtmcp --help` for the commands, options and exit statuses.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0.dev0"
+
+import os
+import sys
+
+# Only os and sys are imported here: a cached start needs nothing else. The
+# heavier modules (urllib, ssl, json, hashlib, zipfile, tarfile, ...) are
+# imported inside the functions that use them.
+
+# Constants ###################################################################
+
+PROJECT_URL = "https://github.com/ssss2art/QtMcp"
+DEFAULT_BASE = PROJECT_URL + "/releases/download"
+USER_AGENT = "qtmcp/" + __version__
+
+# The SHA-256 of each known release's SHA256SUMS file. A pinned release's index
+# must match its pin wherever it comes from, mirrors included. Every published
+# version carries the pin of its own release (see README, "Releasing").
+RELEASE_PINS: dict[str, str] = {
+}
+
+COMMANDS = ("run", "fetch", "list", "mirror", "install", "cache", "verify")
+OS_NAMES = ("linux", "windows", "macos")
+ARCH_NAMES = ("x64", "x86", "arm64")
+ARCHIVE_KINDS = ("tar.gz", "zip")
+NATIVE_KIND = {"linux": "tar.gz", "windows": "zip", "macos": "zip"}
+PROBE_SUFFIX = {"linux": ".so", "windows": ".dll", "macos": ".dylib"}
+
+SUMS_NAME = "SHA256SUMS"
+SUMS_MAX_BYTES = 1024 * 1024
+MANIFEST_NAME = "manifest.json"
+BUILD_DIR = "build"
+TAG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-")
+TAG_MAX = 128
+
+DEFAULT_TIMEOUT = 30.0  # seconds a connection may send nothing
+MAX_ATTEMPTS = 4  # per file
+RETRY_BUDGET = 30.0  # seconds of waiting between attempts, in all
+MAX_REDIRECTS = 10
+LOCK_TIMEOUT = 900.0  # seconds to wait for another qtmcp installing the same build
+CHUNK = 1024 * 1024
+
+MAX_UNPACKED = 2 * 1024**3  # bytes unpacked from one archive, in all
+RATIO_GRACE = 1024 * 1024  # bytes unpacked before the ratio limit applies
+MAX_RATIO = 100  # bytes unpacked per byte of archive
+NAME_PART_MAX = 255  # bytes in one part of a member name
+NAME_MAX = 1024  # bytes in a whole member name
+WINDOWS_RESERVED = frozenset(
+    ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
+    + [p + d for p in ("COM", "LPT") for d in "123456789\u00b9\u00b2\u00b3"]
+)
+WINDOWS_BAD_CHARS = frozenset('<>:"|?*') | frozenset(chr(c) for c in range(32))
+
+SWITCH_TRUE = ("1", "true", "yes", "on")
+SWITCH_FALSE = ("0", "false", "no", "off")
+
+# Errors and exit statuses ####################################################
+
+
+class QtmcpError(Exception):
+    """A failure reported as one line on stderr; `status` is the exit status."""
+
+    status = 1
+
+
+class UsageError(QtmcpError):
+    """Unknown option, bad or missing Qt version, platform, tag or argument."""
+
+    status = 2
+
+
+class NoBuildError(QtmcpError):
+    """The release has no archive for this Qt version and platform."""
+
+    status = 3
+
+
+class SourceError(QtmcpError):
+    """Network, HTTP, TLS, mirror, malformed SHA256SUMS, file missing offline."""
+
+    status = 4
+
+
+class IntegrityError(QtmcpError):
+    """A digest did not match, or there is none to check against."""
+
+    status = 5
+
+
+class ArchiveError(QtmcpError):
+    """The archive is unreadable or holds something qtmcp refuses."""
+
+    status = 6
+
+
+class LocalError(QtmcpError):
+    """Cache not writable, disk full, path too long, launcher not startable."""
+
+    status = 7
+
+
+class MissingError(SourceError):
+    """No base has the file (the caller may have another way, like --sha256)."""
+
+
+class NotFoundAtBase(Exception):
+    """A base does not have a file (404, 401, 403, no such file): try the next."""
+
+
+class TransientError(Exception):
+    """An attempt failed in a way that another attempt may not (retried)."""
+
+    def __init__(self, message: str, retry_after: float | None = None, unreachable: bool = False):
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.unreachable = unreachable
+
+
+EXIT_STATUSES = (
+    (0, "success (in run: the launcher's own status is passed on)"),
+    (2, "usage error: unknown option, bad or missing Qt version, platform, tag or argument"),
+    (3, "no build: the release has no archive for this Qt version and platform"),
+    (4, "source error: network, HTTP, TLS, mirror, malformed SHA256SUMS, file missing offline"),
+    (5, "integrity error: a digest did not match, or there is none to check against"),
+    (6, "bad archive: unreadable, or holds something unsafe (see README)"),
+    (7, "local error: cache not writable, disk full, path too long, launcher not startable"),
+)
+
+# Versions, platforms and asset names (pure) ##################################
+
+
+def normalize_qt(text: str) -> str:
+    """The build's Qt version for `text`: '6.8.2' -> '6.8', '5.15-patched' stays.
+
+    Raises UsageError for anything that is not major.minor[.patch][-patched].
+    """
+    base, dash, suffix = text.strip().partition("-")
+    parts = base.split(".")
+    ok = (
+        (not dash or suffix == "patched")
+        and len(parts) in (2, 3)
+        and all(p.isdigit() and p.isascii() and len(p) <= 4 for p in parts)
+    )
+    if not ok:
+        raise UsageError(
+            f"bad Qt version {text!r}: expected MAJOR.MINOR like 6.8, 6.8.2 or 5.15-patched"
+        )
+    return f"{int(parts[0])}.{int(parts[1])}" + ("-patched" if dash else "")
+
+
+def check_tag(tag: str) -> str:
+    """`tag` itself if it is a valid release tag, else UsageError."""
+    if not (
+        0 < len(tag) <= TAG_MAX and tag[0].isalnum() and tag[0].isascii() and set(tag) <= TAG_CHARS
+    ):
+        raise UsageError(
+            f"bad release tag {tag!r}: use letters, digits and ._+- starting with a letter or digit"
+        )
+    return tag
+
+
+def parse_platform(text: str) -> tuple[str, str]:
+    """('windows', 'x86') for 'windows-x86'; UsageError for an unknown one."""
+    os_name, _, arch = text.strip().lower().partition("-")
+    if os_name not in OS_NAMES or arch not in ARCH_NAMES:
+        raise UsageError(
+            f"bad platform {text!r}: expected OS-ARCH with OS one of "
+            f"{', '.join(OS_NAMES)} and ARCH one of {', '.join(ARCH_NAMES)}"
+        )
+    return os_name, arch
+
+
+def platform_name(platform: tuple[str, str]) -> str:
+    return f"{platform[0]}-{platform[1]}"
+
+
+def asset_stem(qt: str, platform: tuple[str, str]) -> str:
+    """'qtmcp-qt6.8-linux' (linux x64 has no arch) or 'qtmcp-qt6.8-windows-x64'."""
+    os_name, arch = platform
+    if (os_name, arch) == ("linux", "x64"):
+        return f"qtmcp-qt{qt}-linux"
+    return f"qtmcp-qt{qt}-{os_name}-{arch}"
+
+
+def asset_names(qt: str, platform: tuple[str, str]) -> list[str]:
+    """The asset names of a build, the OS's own archive kind first."""
+    stem = asset_stem(qt, platform)
+    native = NATIVE_KIND[platform[0]]
+    return [f"{stem}.{kind}" for kind in (native,) + tuple(k for k in ARCHIVE_KINDS if k != native)]
+
+
+def parse_asset_name(name: str) -> tuple[str, tuple[str, str], str] | None:
+    """(qt, platform, kind) of an asset name, or None if it is not one."""
+    kind = next((k for k in ARCHIVE_KINDS if name.endswith("." + k)), None)
+    if kind is None or not name.startswith("qtmcp-qt"):
+        return None
+    words = name[len("qtmcp-qt") : -len(kind) - 1].split("-")
+    qt, rest = words[0], words[1:]
+    if rest[:1] == ["patched"]:
+        qt, rest = qt + "-patched", rest[1:]
+    if rest == ["linux"]:
+        rest = ["linux", "x64"]
+    try:
+        if len(rest) != 2 or normalize_qt(qt) != qt:
+            return None
+        platform = parse_platform("-".join(rest))
+    except UsageError:
+        return None
+    if f"{asset_stem(qt, platform)}.{kind}" != name:
+        return None  # not the canonical spelling (case, 'linux-x64')
+    return qt, platform, kind
+
+
+def build_key(qt: str, platform: tuple[str, str]) -> str:
+    """The cache's name of a build: 'qt6.8-linux-x64' (always with the CPU)."""
+    return f"qt{qt}-{platform_name(platform)}"
+
+
+def launcher_name(os_name: str) -> str:
+    return "qtmcp-launcher.exe" if os_name == "windows" else "qtmcp-launcher"
+
+
+def is_sha256(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+
+
+def parse_sums(data: bytes, where: str) -> dict[str, str]:
+    """{asset name: lowercase hex digest} from a SHA256SUMS file (GNU format).
+
+    Raises SourceError (naming `where`) if it is not such a file.
+    """
+    if len(data) > SUMS_MAX_BYTES:
+        raise SourceError(f"{SUMS_NAME} from {where} is over 1 MiB: not a release index")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SourceError(f"{SUMS_NAME} from {where} is not UTF-8 text: not a release index") from None
+    sums: dict[str, str] = {}
+    for number, line in enumerate(text.split("\n"), 1):
+        line = line[:-1] if line.endswith("\r") else line
+        if not line.strip():
+            continue
+        digest, name = line[:64].lower(), line[66:]
+        if not (is_sha256(digest) and line[64:66] in ("  ", " *") and name and name == name.strip()):
+            raise SourceError(
+                f"malformed line {number} in {SUMS_NAME} from {where}: expected '<sha256>  <file name>'"
+            )
+        if sums.get(name, digest) != digest:
+            raise SourceError(f"{SUMS_NAME} from {where} lists {name} twice with different digests")
+        sums[name] = digest
+    return sums
+
+
+def choose_asset(sums: dict[str, str], qt: str, platform: tuple[str, str], release: str) -> str:
+    """The asset of the build in the release's index; NoBuildError naming the offers."""
+    for name in asset_names(qt, platform):
+        if name in sums:
+            return name
+    builds = [b for b in (parse_asset_name(n) for n in sums) if b]
+    same_platform = sorted({b[0] for b in builds if b[1] == platform})
+    same_qt = sorted({platform_name(b[1]) for b in builds if b[0] == qt})
+    offers = []
+    if same_platform:
+        offers.append(f"for {platform_name(platform)}: Qt {', '.join(same_platform)}")
+    if same_qt:
+        offers.append(f"for Qt {qt}: {', '.join(same_qt)}")
+    offered = "; ".join(offers) if offers else "nothing for this Qt version or platform"
+    raise NoBuildError(
+        f"release {release} has no build for Qt {qt} on {platform_name(platform)} "
+        f"(it offers {offered}); choose another --qt or --release"
+    )
+
+
+def offered_versions(sums: dict[str, str]) -> list[str]:
+    return sorted({b[0] for b in (parse_asset_name(n) for n in sums) if b})
+
+
+def mask_url(url: str) -> str:
+    """`url` with any user and password replaced by '***'."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rpartition("@")[2]
+    return f"{scheme}://{authority}{slash}{path}"
+
+
+def url_origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of an http(s) URL, the port made explicit."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
+
+
+def base_kind(base: str) -> str:
+    """'http' for http(s) URLs, 'local' for file:// URLs and paths."""
+    lowered = base.lower()
+    if lowered.startswith(("http://", "https://")):
+        return "http"
+    return "local"
+
+
+def local_base_path(base: str) -> str:
+    """The directory a file:// URL or a plain path names."""
+    if base.lower().startswith("file:"):
+        from urllib.request import url2pathname
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(base)
+        path = url2pathname(parts.path)
+        if parts.netloc and parts.netloc.lower() != "localhost":
+            path = "\\\\" + parts.netloc + path if os.name == "nt" else "//" + parts.netloc + path
+        return path
+    return os.path.expanduser(base)
+
+
+def base_file_location(base: str, tag: str, name: str) -> str:
+    """Where `name` of release `tag` is under `base`: a URL or a local path."""
+    if base_kind(base) == "http":
+        from urllib.parse import quote
+
+        return f"{base.rstrip('/')}/{quote(tag)}/{quote(name)}"
+    return os.path.join(local_base_path(base), tag, name)
+
+
+def split_words(value: str) -> list[str]:
+    return value.split()
+
+
+# Archive member names (pure) #################################################
+
+
+def member_parts(name: str, is_dir: bool, windows: bool) -> list[str]:
+    """The checked parts of an archive member's name ([] is the root folder).
+
+    Raises ArchiveError for a name the contract refuses.
+    """
+    def refuse(reason: str) -> ArchiveError:
+        return ArchiveError(f"unsafe entry {name!r} in archive: {reason}")
+
+    if len(name.encode("utf-8", "surrogateescape")) > NAME_MAX:
+        raise refuse(f"name over {NAME_MAX} bytes")
+    if name in ("", "/"):
+        raise refuse("empty name")
+    if "\\" in name or "\x00" in name:
+        raise refuse("backslash or NUL in name")
+    if name.startswith("/"):
+        raise refuse("absolute path")
+    if len(name) >= 2 and name[1] == ":":
+        raise refuse("drive letter")
+    words = name.split("/")
+    if is_dir and len(words) > 1 and words[-1] == "":
+        words.pop()  # the trailing slash of a folder
+    parts = []
+    for part in words:
+        if part == "":
+            raise refuse("empty part in name")
+        if part == ".":
+            continue
+        if part == "..":
+            raise refuse("'..' climbs out of the build")
+        if len(part.encode("utf-8", "surrogateescape")) > NAME_PART_MAX:
+            raise refuse(f"a part of the name is over {NAME_PART_MAX} bytes")
+        if windows:
+            stem = part.split(".")[0].rstrip(" ").upper()
+            if stem in WINDOWS_RESERVED or set(part) & WINDOWS_BAD_CHARS or part[-1] in ". ":
+                raise refuse("a name Windows cannot hold, in a build for Windows")
+        parts.append(part)
+    if not parts and not is_dir:
+        raise refuse("a file or link named '.'")
+    return parts
+
+
+def link_target_parts(link_parts: list[str], target: str) -> list[str]:
+    """The parts, from the build's root, that a symbolic link's target names.
+
+    A target must be relative, may start with '..' parts and then only name
+    folders and files downwards: so it cannot leave the build even through
+    another link. Raises ArchiveError otherwise.
+    """
+    def refuse(reason: str) -> ArchiveError:
+        return ArchiveError(f"unsafe link {'/'.join(link_parts)!r} -> {target!r} in archive: {reason}")
+
+    if not target or target.startswith("/") or "\\" in target or "\x00" in target:
+        raise refuse("absolute or malformed target")
+    if len(target) >= 2 and target[1] == ":":
+        raise refuse("drive letter")
+    if len(target.encode("utf-8", "surrogateescape")) > NAME_MAX:
+        raise refuse(f"target over {NAME_MAX} bytes")
+    words = [w for w in target.split("/") if w not in ("", ".")]
+    ups = 0
+    while ups < len(words) and words[ups] == "..":
+        ups += 1
+    if ".." in words[ups:]:
+        raise refuse("'..' after a name")
+    parent = link_parts[:-1]
+    if ups > len(parent):
+        raise refuse("leads out of the build")
+    resolved = parent[: len(parent) - ups] + words[ups:]
+    if not resolved:
+        raise refuse("points at the build's root")
+    return resolved
+
+
+def collision_key(parts: list[str]) -> str:
+    """A name as a case-insensitive, normalization-insensitive file system sees it."""
+    import unicodedata
+
+    text = "/".join(parts)
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFD", text).casefold())
+
+
+# The command line (pure) #####################################################
+
+
+class Option:
+    """One option: its attribute, whether it takes a value, where it belongs."""
+
+    def __init__(self, dest: str, takes_value: bool, commands: tuple[str, ...] = (), env: str = ""):
+        self.dest = dest
+        self.takes_value = takes_value
+        self.commands = commands  # () for every command
+        self.env = env
+
+
+OPTIONS = {
+    "--qt": Option("qt", True, env="QTMCP_QT"),
+    "--release": Option("release", True, env="QTMCP_RELEASE"),
+    "--mirror": Option("mirror", True, env="QTMCP_MIRROR"),
+    "--cache-dir": Option("cache_dir", True, env="QTMCP_CACHE_DIR"),
+    "--offline": Option("offline", False, env="QTMCP_OFFLINE"),
+    "--platform": Option("platform", True, env="QTMCP_PLATFORM"),
+    "--refresh": Option("refresh", False),
+    "--sha256": Option("sha256", True),
+    "--launcher": Option("launcher", True, env="QTMCP_LAUNCHER"),
+    "--timeout": Option("timeout", True, env="QTMCP_TIMEOUT"),
+    "--quiet": Option("quiet", False, env="QTMCP_QUIET"),
+    "--json": Option("json", False, ("list", "cache")),
+    "--all": Option("all", False, ("cache",)),
+    "--sums": Option("sums", True, ("install",)),
+    "--repair": Option("repair", False, ("verify",)),
+    "--help": Option("help", False),
+    "-h": Option("help", False),
+    "--version": Option("version", False),
+}
+REPEATABLE = ("qt", "mirror", "platform")
+
+HELP = """\
+usage: qtmcp [COMMAND] [OPTIONS] [--] [LAUNCHER_ARGS...]
+
+Fetch, verify and start the native QtMcp launcher (an MCP stdio server that
+drives Qt applications). In an MCP client's configuration:
+
+    pipx run qtmcp --qt 6.8 -- /path/to/app [APP_ARGS...]
+
+qtmcp reads its options up to the first argument that is not an option; that
+argument picks a command if it is one, otherwise it and everything after it go
+to the launcher unchanged. '--' ends qtmcp's options.
+
+commands:
+  run [--] ARGS...        install the build if needed, start the launcher with ARGS
+                          (the default command; exit status is the launcher's)
+  fetch                   install the build if needed, print the launcher's path
+  list [--json]           the builds the release has, which fits, which are cached
+  mirror DEST             copy the release (all builds, or --qt/--platform ones)
+                          with its SHA256SUMS into DEST/<tag>/, verified
+  install ARCHIVE         install an archive carried in by hand (no connection);
+      [--sums FILE]       digest from a SHA256SUMS beside it, --sums or --sha256
+  cache dir|list|clean    where the cache is; what it holds (list --json); clean:
+      [--json] [--all]    other releases and dead runs' leftovers (--all: everything)
+  verify [--repair]       re-hash installed files against their manifests
+
+options (flags win over the environment):
+  --qt VERSION        QTMCP_QT         Qt version of the app: 6.8, 6.8.2, 5.15-patched
+  --release TAG       QTMCP_RELEASE    release to use (default: v + qtmcp's version)
+  --mirror BASE       QTMCP_MIRROR     http(s) URL, file:// URL or directory used
+                                       instead of the default (repeat, or separate
+                                       by spaces in the variable, to try in order)
+  --cache-dir DIR     QTMCP_CACHE_DIR  cache root (now: {cache})
+  --offline           QTMCP_OFFLINE    open no network connection
+  --platform OS-ARCH  QTMCP_PLATFORM   another machine's build (run: another CPU only)
+  --refresh                            re-read SHA256SUMS, reinstall if the build changed
+  --sha256 HEX                         the archive's expected SHA-256
+  --launcher PATH     QTMCP_LAUNCHER   run this launcher instead of a downloaded one
+  --timeout SECONDS   QTMCP_TIMEOUT    give up on a connection silent this long
+                                       (default 30); failed attempts are retried
+                                       at most 4 times per file, 30 s of waiting in all
+  --quiet             QTMCP_QUIET      only errors on stderr
+  --version, --help
+
+environment:
+  QTMCP_LOG           a file that also gets qtmcp's messages, with times
+  QTMCP_MIRROR_TOKEN  sent as 'Authorization: Bearer' to the mirrors' origins
+  QTMCP_DEBUG         show a traceback with errors
+  HTTPS_PROXY, HTTP_PROXY, NO_PROXY, SSL_CERT_FILE, SSL_CERT_DIR, NETRC,
+  XDG_CACHE_HOME keep their usual meaning. Switches take 1/true/yes/on or
+  0/false/no/off.
+
+exit statuses:
+{statuses}
+
+docs: https://github.com/ssss2art/QtMcp
+"""
+
+
+class Settings:
+    """Everything one invocation was asked to do, from its arguments and environment."""
+
+    def __init__(self) -> None:
+        self.command = "run"
+        self.qt: list[str] = []
+        self.release = ""
+        self.mirror: list[str] = []
+        self.cache_dir = ""
+        self.offline = False
+        self.platform: list[str] = []
+        self.refresh = False
+        self.sha256 = ""
+        self.launcher = ""
+        self.timeout = DEFAULT_TIMEOUT
+        self.quiet = False
+        self.json = False
+        self.all = False
+        self.sums = ""
+        self.repair = False
+        self.help = False
+        self.version = False
+        self.positionals: list[str] = []
+        self.launcher_args: list[str] = []
+        self.log = ""
+        self.debug = False
+        self.token = ""
+
+
+def split_command_line(argv: list[str]) -> tuple[str, dict[str, list[str]], list[str], list[str]]:
+    """(command, {dest: values}, command arguments, launcher arguments) of `argv`."""
+    command = ""
+    given: dict[str, list[str]] = {}
+    positionals: list[str] = []
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        index += 1
+        if arg == "--":
+            return command or "run", given, positionals, argv[index:]
+        if arg.startswith("-") and arg != "-":
+            name, eq, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+            option = OPTIONS.get(name)
+            if option is None or (option.commands and (command or "run") not in option.commands):
+                where = f"for '{command or 'run'}'" if option else ""
+                raise UsageError(
+                    f"unknown option {name} {where}".rstrip()
+                    + "; put the launcher's own options after '--' (see qtmcp --help)"
+                )
+            if option.takes_value and not eq:
+                if index == len(argv):
+                    raise UsageError(f"option {name} needs a value")
+                value, index = argv[index], index + 1
+            elif not option.takes_value and eq:
+                raise UsageError(f"option {name} takes no value")
+            given.setdefault(option.dest, []).append(value)
+            continue
+        if not command and not positionals and arg in COMMANDS:
+            command = arg
+        elif (command or "run") == "run":
+            return "run", given, positionals, argv[index - 1 :]
+        else:
+            positionals.append(arg)
+    return command or "run", given, positionals, []
+
+
+def env_value(environ: dict[str, str], name: str) -> str:
+    """The variable's value; '' when unset or empty."""
+    return environ.get(name, "").strip() if name else ""
+
+
+def parse_switch(text: str, where: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in SWITCH_TRUE:
+        return True
+    if lowered in SWITCH_FALSE:
+        return False
+    raise UsageError(f"{where}={text!r} is not a switch value: use 1/true/yes/on or 0/false/no/off")
+
+
+def read_settings(argv: list[str], environ: dict[str, str]) -> Settings:
+    """Settings from the command line, then the environment, then defaults."""
+    command, given, positionals, launcher_args = split_command_line(argv)
+    settings = Settings()
+    settings.command, settings.positionals, settings.launcher_args = command, positionals, launcher_args
+    for option in OPTIONS.values():
+        values = given.get(option.dest)
+        from_env = env_value(environ, option.env)
+        if option.takes_value:
+            if values is None and from_env:
+                values = split_words(from_env) if option.dest == "mirror" else [from_env]
+            if values is not None:
+                stored = values if option.dest in REPEATABLE else values[-1]
+                setattr(settings, option.dest, stored)
+        elif values is not None:
+            setattr(settings, option.dest, True)
+        elif from_env:
+            setattr(settings, option.dest, parse_switch(from_env, option.env))
+    settings.log = env_value(environ, "QTMCP_LOG")
+    settings.token = env_value(environ, "QTMCP_MIRROR_TOKEN")
+    debug = env_value(environ, "QTMCP_DEBUG")
+    settings.debug = parse_switch(debug, "QTMCP_DEBUG") if debug else False
+    if isinstance(settings.timeout, str):
+        try:
+            settings.timeout = float(settings.timeout)
+        except ValueError:
+            settings.timeout = -1.0
+        if not 0 < settings.timeout < 86400:
+            raise UsageError("bad --timeout/QTMCP_TIMEOUT: give a number of seconds, like 30")
+    if settings.sha256:
+        settings.sha256 = settings.sha256.strip().lower()
+        if not is_sha256(settings.sha256):
+            raise UsageError("bad --sha256: give the archive's SHA-256 as 64 hex digits")
+    if settings.release:
+        check_tag(settings.release)
+    return settings
+
+
+def default_release() -> str:
+    """'v' + this module's version; UsageError for a development version."""
+    if ".dev" in __version__ or "+" in __version__:
+        raise UsageError(
+            f"qtmcp {__version__} is a development version and has no release of its own: "
+            "give one with --release TAG or QTMCP_RELEASE"
+        )
+    return "v" + __version__
+
+
+# This machine: platform and cache folder #####################################
+
+
+def machine_platform() -> tuple[str, str]:
+    """This machine's OS and the CPU its OS reports (not Python's bitness)."""
+    if sys.platform == "win32":
+        return "windows", windows_native_arch()
+    if sys.platform == "darwin":
+        machine = os.uname().machine.lower()
+        if machine == "x86_64" and macos_translated():
+            machine = "arm64"  # an x86-64 Python under Rosetta on Apple silicon
+        return "macos", cpu_name(machine)
+    if sys.platform.startswith("linux"):
+        return "linux", cpu_name(os.uname().machine.lower())
+    raise NoBuildError(f"QtMcp has no builds for {sys.platform}: only Linux, Windows and macOS")
+
+
+def cpu_name(machine: str) -> str:
+    names = {"x86_64": "x64", "amd64": "x64", "i386": "x86", "i486": "x86", "i586": "x86",
+             "i686": "x86", "x86": "x86", "aarch64": "arm64", "arm64": "arm64", "armv8l": "arm64"}
+    if machine not in names:
+        raise NoBuildError(f"QtMcp has no builds for the {machine} CPU (only x64, x86, arm64)")
+    return names[machine]
+
+
+def windows_native_arch() -> str:
+    """The Windows CPU, through IsWow64Process2 where it exists (Windows 10+)."""
+    import ctypes
+
+    machine = ctypes.c_ushort(0)
+    native = ctypes.c_ushort(0)
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
+    is_wow64_process2 = getattr(kernel32, "IsWow64Process2", None)
+    if is_wow64_process2 and is_wow64_process2(
+        ctypes.c_void_p(-1), ctypes.byref(machine), ctypes.byref(native)
+    ):
+        by_image = {0x8664: "x64", 0x14C: "x86", 0xAA64: "arm64"}
+        if native.value in by_image:
+            return by_image[native.value]
+    env = os.environ.get("PROCESSOR_ARCHITEW6432") or os.environ.get("PROCESSOR_ARCHITECTURE", "")
+    return cpu_name(env.lower())
+
+
+def macos_translated() -> bool:
+    """True when this process runs under Rosetta 2."""
+    import ctypes
+    import ctypes.util
+
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    value = ctypes.c_int(0)
+    size = ctypes.c_size_t(ctypes.sizeof(value))
+    ok = libc.sysctlbyname(b"sysctl.proc_translated", ctypes.byref(value), ctypes.byref(size), None, 0)
+    return ok == 0 and value.value == 1
+
+
+def check_libc(platform: tuple[str, str]) -> None:
+    """NoBuildError on a Linux whose C library is not glibc (musl, ...)."""
+    if platform[0] != "linux" or not sys.platform.startswith("linux"):
+        return
+    try:
+        glibc = os.confstr("CS_GNU_LIBC_VERSION")
+    except (ValueError, OSError):
+        glibc = None
+    if not glibc:
+        raise NoBuildError(
+            "this Linux does not use glibc (musl?): QtMcp's Linux builds need glibc; "
+            "run qtmcp on a glibc distribution, or give a local build with --launcher"
+        )
+
+
+def default_cache_root(environ: dict[str, str]) -> str:
+    """The cache root for this OS: XDG, ~/Library/Caches or %LOCALAPPDATA%."""
+    home = os.path.expanduser("~")
+    if sys.platform == "win32":
+        local = env_value(environ, "LOCALAPPDATA") or os.path.join(home, "AppData", "Local")
+        return os.path.join(local, "qtmcp", "Cache")
+    if sys.platform == "darwin":
+        return os.path.join(home, "Library", "Caches", "qtmcp")
+    xdg = env_value(environ, "XDG_CACHE_HOME")
+    return os.path.join(xdg if os.path.isabs(xdg) else os.path.join(home, ".cache"), "qtmcp")
+
+
+# Messages ####################################################################
+
+
+class Reporter:
+    """Writes qtmcp's messages to stderr (and QTMCP_LOG): never to stdout."""
+
+    def __init__(self, quiet: bool = False, log_path: str = ""):
+        self.quiet = quiet
+        self.log_path = log_path
+        self.live = False  # a progress bar is drawn on the current line
+
+    def note(self, message: str) -> None:
+        """Progress, notes and warnings: one line, silenced by --quiet."""
+        if not self.quiet:
+            self.write(f"qtmcp: {message}")
+        self.log(message)
+
+    def error(self, message: str) -> None:
+        self.write(f"qtmcp: error: {message}")
+        self.log("error: " + message)
+
+    def write(self, line: str) -> None:
+        self.end_bar()
+        try:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+        except (OSError, ValueError, AttributeError):
+            pass  # stderr closed: the log still has it
+
+    def log(self, message: str) -> None:
+        if not self.log_path:
+            return
+        import time
+
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        try:
+            with open(self.log_path, "a", encoding="utf-8", errors="replace") as log:
+                log.write(f"{stamp} qtmcp[{os.getpid()}] {message}\n")
+        except OSError:
+            pass  # a log that cannot be written never stops qtmcp
+
+    def wants_bar(self) -> bool:
+        try:
+            return not self.quiet and sys.stderr.isatty()
+        except (AttributeError, ValueError):
+            return False
+
+    def bar(self, name: str, done: int, total: int | None) -> None:
+        """Redraw a live progress bar (only called when wants_bar())."""
+        if total:
+            filled = int(30 * done / total)
+            text = f"\rqtmcp: {name} [{'#' * filled}{'.' * (30 - filled)}] {human_size(done)}/{human_size(total)}"
+        else:
+            text = f"\rqtmcp: {name} {human_size(done)}"
+        try:
+            sys.stderr.write(text)
+            sys.stderr.flush()
+            self.live = True
+        except (OSError, ValueError):
+            pass
+
+    def end_bar(self) -> None:
+        if self.live:
+            self.live = False
+            try:
+                sys.stderr.write("\n")
+            except (OSError, ValueError):
+                pass
+
+
+def human_size(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
+
+
+# Getting files: HTTP with retries, local copies ##############################
+
+
+class MemorySink:
+    """Collects a small file (SHA256SUMS) in memory, refusing one over `limit`."""
+
+    def __init__(self, name: str, limit: int):
+        self.name = name
+        self.limit = limit
+        self.data = bytearray()
+        self.label = ""  # no progress for small files
+
+    def reset(self) -> None:
+        self.data = bytearray()
+
+    def write(self, chunk: bytes) -> None:
+        self.data += chunk
+        if len(self.data) > self.limit:
+            raise SourceError(f"{self.name} is over {human_size(self.limit)}: not a release index")
+
+
+class FileSink:
+    """Streams a download to `path`, hashing it as it goes (flat memory)."""
+
+    def __init__(self, path: str, label: str):
+        import hashlib
+
+        self.path = path
+        self.label = label
+        self.new_hash = hashlib.sha256
+        self.hash = hashlib.sha256()
+        self.size = 0
+        self.file = None
+
+    def reset(self) -> None:
+        self.close()
+        self.hash = self.new_hash()
+        self.size = 0
+        self.file = open(self.path, "wb")
+
+    def write(self, chunk: bytes) -> None:
+        self.file.write(chunk)
+        self.hash.update(chunk)
+        self.size += len(chunk)
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+    def digest(self) -> str:
+        return self.hash.hexdigest()
+
+
+class Fetcher:
+    """Gets a release's files from a list of bases, in order, as the contract says."""
+
+    def __init__(self, settings: Settings, reporter: Reporter, bases: list[str]):
+        self.settings = settings
+        self.reporter = reporter
+        self.bases = bases
+        self.wait_left = RETRY_BUDGET
+        self.opener = None
+        self.credentials: dict[str, tuple[tuple[str, str, int | None], str] | None] = {}
+
+    # -- one file, every base --------------------------------------------------
+
+    def obtain(self, tag: str, name: str, sink: MemorySink | FileSink, bases: list[str] | None = None) -> str:
+        """Copy `name` of release `tag` into `sink` from the first base that has it.
+
+        Returns that base. Raises MissingError when none has it.
+        """
+        import time
+
+        bases = self.bases if bases is None else bases
+        tried: list[str] = []
+        refused = False
+        for number, base in enumerate(bases, 1):
+            last = number == len(bases)
+            location = base_file_location(base, tag, name)
+            shown = mask_url(location)
+            if base_kind(base) == "http" and self.settings.offline:
+                self.reporter.note(f"offline: not opening {shown}")
+                tried.append(f"{shown} (offline)")
+                continue
+            attempt = 0
+            while True:
+                attempt += 1
+                sink.reset()
+                try:
+                    self.copy_once(base, location, sink)
+                    return base
+                except NotFoundAtBase as missing:
+                    refused = refused or "401" in str(missing) or "403" in str(missing)
+                    tried.append(f"{shown} ({missing})")
+                    if not last:
+                        self.reporter.note(f"{name} not at {shown} ({missing}); trying the next source")
+                    break
+                except TransientError as failure:
+                    if not last:
+                        self.reporter.note(f"{shown}: {failure}; trying the next source")
+                        tried.append(f"{shown} ({failure})")
+                        break
+                    if attempt >= MAX_ATTEMPTS:
+                        raise SourceError(
+                            f"could not get {shown} after {attempt} attempts: {failure}; "
+                            "check the network or the mirror, then try again"
+                        ) from None
+                    delay = failure.retry_after if failure.retry_after is not None else 0.5 * 2 ** (attempt - 1)
+                    if delay > self.wait_left:
+                        when = time.strftime("%H:%M:%S", time.localtime(time.time() + delay))
+                        raise SourceError(
+                            f"{shown} asks to retry after {delay:.0f} s, longer than qtmcp waits: "
+                            f"try again after {when}"
+                        ) from None
+                    self.reporter.note(
+                        f"{shown}: {failure}; retrying in {delay:.1f} s (attempt {attempt + 1} of {MAX_ATTEMPTS})"
+                    )
+                    time.sleep(delay)
+                    self.wait_left -= delay
+        hint = ""
+        if refused:
+            hint = "; credentials for a mirror come from ~/.netrc (or $NETRC) and QTMCP_MIRROR_TOKEN"
+        elif self.settings.offline:
+            hint = (
+                "; offline: bring it with 'qtmcp mirror DEST' on a connected machine and "
+                "--mirror DEST here, or 'qtmcp install ARCHIVE'"
+            )
+        raise MissingError(f"no source has {name} of release {tag}: tried {'; '.join(tried)}{hint}")
+
+    def copy_once(self, base: str, location: str, sink: MemorySink | FileSink) -> None:
+        """One attempt: copy `location` into `sink`, or raise why not."""
+        if base_kind(base) == "local":
+            self.copy_local(location, sink)
+        else:
+            self.copy_http(base, location, sink)
+
+    def copy_local(self, path: str, sink: MemorySink | FileSink) -> None:
+        try:
+            source = open(path, "rb")
+        except (FileNotFoundError, NotADirectoryError):
+            raise NotFoundAtBase("no such file") from None
+        except OSError as error:
+            raise NotFoundAtBase(error.strerror or str(error)) from None
+        with source:
+            total = os.fstat(source.fileno()).st_size
+            self.stream(source, sink, mask_url(path), total)
+
+    def copy_http(self, base: str, url: str, sink: MemorySink | FileSink) -> None:
+        import http.client
+
+        response = self.open_http(base, url)
+        with response:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            try:
+                got = self.stream(response, sink, mask_url(url), total)
+            except (OSError, http.client.HTTPException) as error:
+                raise TransientError(f"the transfer broke ({describe_error(error)})") from None
+            if total is not None and got < total:
+                raise TransientError(f"the body was cut short ({got} of {total} bytes)")
+
+    def stream(self, source, sink: MemorySink | FileSink, shown: str, total: int | None) -> int:  # type: ignore[no-untyped-def]
+        """Copy `source` into `sink` chunk by chunk, with progress on stderr."""
+        import time
+
+        label = sink.label
+        bar = bool(label) and self.reporter.wants_bar()
+        if label and not bar:
+            size = f" ({human_size(total)})" if total else ""
+            self.reporter.note(f"downloading {label}{size} from {shown}")
+        started = last_drawn = time.monotonic()
+        got = 0
+        while True:
+            chunk = source.read(CHUNK)
+            if not chunk:
+                break
+            sink.write(chunk)
+            got += len(chunk)
+            if bar and time.monotonic() - last_drawn > 0.1:
+                last_drawn = time.monotonic()
+                self.reporter.bar(label, got, total)
+        if label:
+            self.reporter.end_bar()
+            if total is None or got >= total:
+                seconds = time.monotonic() - started
+                self.reporter.note(f"got {label}: {human_size(got)} in {seconds:.1f} s")
+        return got
+
+    # -- HTTP -------------------------------------------------------------------
+
+    def open_http(self, base: str, url: str):  # type: ignore[no-untyped-def]
+        """The response for `url`, following redirects by hand (at most 10).
+
+        Credentials found for `base` go only to `base`'s own origin; https to
+        http is refused; errors become NotFoundAtBase, TransientError or
+        SourceError.
+        """
+        import http.client
+        import urllib.error
+        import urllib.request
+        from urllib.parse import urljoin
+
+        credential = self.credential_for(base)
+        seen = {url}
+        for _ in range(MAX_REDIRECTS + 1):
+            request = urllib.request.Request(
+                url, headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+            )
+            if credential and url_origin(url) == credential[0]:
+                request.add_unredirected_header("Authorization", credential[1])
+            try:
+                return self.http_opener().open(request, timeout=self.settings.timeout)
+            except urllib.error.HTTPError as error:
+                location = error.headers.get("Location") if error.code in (301, 302, 303, 307, 308) else None
+                if location is None:
+                    raise http_failure(error, url) from None
+                error.close()
+                target = urljoin(url, location)
+                scheme = target.partition(":")[0].lower()
+                if url.lower().startswith("https:") and scheme != "https":
+                    raise SourceError(
+                        f"{mask_url(url)} redirects from https to {scheme}: refused (it would drop TLS)"
+                    ) from None
+                if scheme not in ("http", "https"):
+                    raise SourceError(f"{mask_url(url)} redirects to a {scheme} URL: refused") from None
+                if target in seen:
+                    raise SourceError(f"{mask_url(url)} redirects in a loop: refused") from None
+                seen.add(target)
+                url = target
+            except urllib.error.URLError as error:
+                raise connection_failure(error.reason, url) from None
+            except (OSError, http.client.HTTPException) as error:
+                raise connection_failure(error, url) from None
+        raise SourceError(f"{mask_url(url)}: more than {MAX_REDIRECTS} redirects: refused")
+
+    def http_opener(self):  # type: ignore[no-untyped-def]
+        """An opener with proxies from the environment, verified TLS, no redirects."""
+        if self.opener is None:
+            import ssl
+            import urllib.request
+
+            context = ssl.create_default_context()
+            opener = urllib.request.OpenerDirector()
+            for handler in (
+                urllib.request.ProxyHandler(),
+                urllib.request.UnknownHandler(),
+                urllib.request.HTTPHandler(),
+                urllib.request.HTTPSHandler(context=context),
+                urllib.request.HTTPDefaultErrorHandler(),
+                urllib.request.HTTPErrorProcessor(),
+            ):
+                opener.add_handler(handler)
+            self.opener = opener
+        return self.opener
+
+    def credential_for(self, base: str) -> tuple[tuple[str, str, int | None], str] | None:
+        """(origin, Authorization value) for a mirror base, or None.
+
+        QTMCP_MIRROR_TOKEN wins over ~/.netrc; the default release host never
+        gets credentials.
+        """
+        if base in self.credentials:
+            return self.credentials[base]
+        origin = url_origin(base)
+        found = None
+        if base != DEFAULT_BASE and origin != url_origin(DEFAULT_BASE):
+            if self.settings.token:
+                found = (origin, "Bearer " + self.settings.token)
+            else:
+                login = netrc_login(origin[1], self.reporter)
+                if login:
+                    import base64
+
+                    pair = f"{login[0]}:{login[1]}".encode("utf-8")
+                    found = (origin, "Basic " + base64.b64encode(pair).decode("ascii"))
+        self.credentials[base] = found
+        return found
+
+
+def netrc_login(host: str, reporter: Reporter) -> tuple[str, str] | None:
+    """(login, password) for `host` from $NETRC or ~/.netrc (else its default entry)."""
+    import netrc
+
+    path = env_value(os.environ, "NETRC") or os.path.join(os.path.expanduser("~"), ".netrc")
+    if not os.path.isfile(path):
+        return None
+    try:
+        entry = netrc.netrc(path).authenticators(host)
+    except (netrc.NetrcParseError, OSError) as error:
+        reporter.note(f"ignoring {path}: {getattr(error, 'msg', error)}")
+        return None
+    if not entry:
+        return None
+    return entry[0] or "", entry[2] or ""
+
+
+def describe_error(error: BaseException) -> str:
+    text = getattr(error, "strerror", None) or str(error) or type(error).__name__
+    return text if isinstance(text, str) else str(text)
+
+
+def http_failure(error, url: str) -> Exception:  # type: ignore[no-untyped-def]
+    """What an HTTP error status means for the attempt."""
+    code = error.code
+    host = url_origin(url)[1]
+    reason = f"{code} {error.reason}" if error.reason else str(code)
+    if code in (401, 403):
+        return NotFoundAtBase(f"{reason}: {host} refused access")
+    if code in (404, 410):
+        return NotFoundAtBase(reason)
+    if code in (408, 429) or code >= 500:
+        return TransientError(f"HTTP {reason}", retry_after=parse_retry_after(error.headers.get("Retry-After")))
+    return SourceError(f"{mask_url(url)} answered HTTP {reason}")
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds a Retry-After header asks for (delta seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    import email.utils
+    import time
+
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def connection_failure(reason: object, url: str) -> Exception:
+    """What a failed connection means: TLS errors are final, others transient."""
+    import socket
+    import ssl
+
+    host = url_origin(url)[1]
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        return SourceError(
+            f"TLS: the certificate of {host} could not be verified ({reason.verify_message}); "
+            "if your network uses its own certificate authority, set SSL_CERT_FILE to its PEM bundle"
+        )
+    if isinstance(reason, ssl.SSLError):
+        return SourceError(f"TLS with {host} failed ({reason}); check the proxy or SSL_CERT_FILE")
+    if isinstance(reason, socket.gaierror):
+        return TransientError(f"cannot resolve {host}", unreachable=True)
+    if isinstance(reason, ConnectionRefusedError):
+        return TransientError(f"{host} refused the connection", unreachable=True)
+    if isinstance(reason, (socket.timeout, TimeoutError)):
+        return TransientError(f"{host} sent nothing for the timeout (--timeout)")
+    if isinstance(reason, BaseException):
+        return TransientError(f"connection to {host} failed ({describe_error(reason)})")
+    return TransientError(f"connection to {host} failed ({reason})")
+
+
+# Unpacking: every entry checked before it is written #########################
+
+
+class TreeWriter:
+    """Writes an archive's entries under `root`, refusing what the contract refuses.
+
+    It records each file's size and SHA-256 as it writes it (the manifest),
+    never writes through a link (links are made last, by finish()), and keeps
+    count of what was unpacked against the bomb limits.
+    """
+
+    def __init__(self, root: str, windows: bool):
+        self.root = root
+        self.windows = windows
+        self.kinds: dict[str, str] = {}  # collision key -> "dir" | "file" | "link"
+        self.spelling: dict[str, str] = {}  # collision key -> the name as written
+        self.names: set[str] = set()  # names of the entries seen
+        self.files: dict[str, tuple[int, str]] = {}  # path -> (size, sha256)
+        self.links: list[tuple[list[str], str, list[str]]] = []  # (parts, target, resolved)
+        self.total = 0
+
+    def claim(self, name: str, kind: str) -> list[str]:
+        """Check a new entry's name against those before it; return its parts."""
+        parts = member_parts(name, kind == "dir", self.windows)
+        path = "/".join(parts)
+        if not parts:
+            return parts  # the root folder, as `tar -C dir .` writes it
+        if path in self.names:
+            raise ArchiveError(f"unsafe archive: two entries named {path!r}")
+        for depth in range(1, len(parts) + 1):
+            key = collision_key(parts[:depth])
+            spelled = "/".join(parts[:depth])
+            seen = self.kinds.get(key)
+            if seen is not None and self.spelling[key] != spelled:
+                raise ArchiveError(
+                    f"unsafe archive: {spelled!r} and {self.spelling[key]!r} differ only in case "
+                    "or Unicode normalization"
+                )
+            if depth < len(parts):
+                if seen == "link":
+                    raise ArchiveError(f"unsafe archive: {path!r} would be written through a link")
+                if seen == "file":
+                    raise ArchiveError(f"unsafe archive: {path!r} needs a folder where a file is")
+                self.kinds[key], self.spelling[key] = "dir", spelled
+            elif seen is not None and not (seen == "dir" and kind == "dir"):
+                raise ArchiveError(f"unsafe archive: {path!r} would replace a {seen} with a {kind}")
+        key = collision_key(parts)
+        self.kinds[key], self.spelling[key] = kind, path
+        self.names.add(path)
+        return parts
+
+    def path_of(self, parts: list[str]) -> str:
+        return os.path.join(self.root, *parts)
+
+    def add_dir(self, name: str) -> None:
+        parts = self.claim(name, "dir")
+        self.make_dirs(self.path_of(parts))
+
+    def add_file(self, name: str, mode: int, source, entry_limit=None) -> None:  # type: ignore[no-untyped-def]
+        """Write a regular file from `source` (a reader), hashing it as it goes.
+
+        `entry_limit(size)` may raise ArchiveError for an entry that grows too
+        large for its declared or compressed size.
+        """
+        import hashlib
+
+        parts = self.claim(name, "file")
+        path = self.path_of(parts)
+        self.make_dirs(os.path.dirname(path))
+        digest = hashlib.sha256()
+        size = 0
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
+        try:
+            with os.fdopen(os.open(path, flags, 0o600), "wb") as out:
+                while True:
+                    chunk = source.read(CHUNK)
+                    if not chunk:
+                        break
+                    size += len(chunk)
+                    self.total += len(chunk)
+                    if self.total > MAX_UNPACKED:
+                        raise ArchiveError(f"archive refused: it unpacks to over {human_size(MAX_UNPACKED)}")
+                    if entry_limit is not None:
+                        entry_limit(size)
+                    digest.update(chunk)
+                    out.write(chunk)
+            os.chmod(path, 0o755 if mode & 0o111 else 0o644)
+        except OSError as error:
+            raise local_failure(error, path) from None
+        self.files["/".join(parts)] = (size, digest.hexdigest())
+
+    def add_symlink(self, name: str, target: str) -> None:
+        parts = self.claim(name, "link")
+        self.links.append((parts, target, link_target_parts(parts, target)))
+
+    def add_hardlink(self, name: str, target: str) -> None:
+        """A tar hard link: a copy of an earlier file of the same archive."""
+        import shutil
+
+        target_path = "/".join(member_parts(target, False, self.windows))
+        if target_path not in self.files:
+            raise ArchiveError(f"unsafe archive: hard link {name!r} to {target!r}, not an earlier file")
+        parts = self.claim(name, "file")
+        path = self.path_of(parts)
+        self.make_dirs(os.path.dirname(path))
+        try:
+            shutil.copy2(self.path_of(target_path.split("/")), path, follow_symlinks=False)
+        except OSError as error:
+            raise local_failure(error, path) from None
+        self.files["/".join(parts)] = self.files[target_path]
+
+    def make_dirs(self, path: str) -> None:
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as error:
+            raise local_failure(error, path) from None
+
+    def finish(self, prefix: list[str]) -> None:
+        """Make the links, now that every file and folder is in place.
+
+        Where the OS cannot make a link (Windows without the privilege), the
+        target is copied instead.
+        """
+        import shutil
+
+        copies = []
+        for parts, target, resolved in self.links:
+            if resolved[: len(prefix)] != prefix or len(resolved) <= len(prefix):
+                raise ArchiveError(f"unsafe link {'/'.join(parts)!r} -> {target!r}: leads out of the build")
+            is_dir = self.kinds.get(collision_key(resolved)) == "dir"
+            try:
+                os.symlink(target, self.path_of(parts), target_is_directory=is_dir)
+            except OSError:
+                if os.name != "nt":
+                    raise
+                copies.append((parts, resolved))
+        for parts, resolved in copies:  # Windows without the right to make links
+            source, path = self.path_of(resolved), self.path_of(parts)
+            if os.path.isdir(source):
+                shutil.copytree(source, path)
+            elif os.path.isfile(source):
+                shutil.copy2(source, path)
+                self.files["/".join(parts)] = self.files.get("/".join(resolved), file_digest(path))
+            self.links = [link for link in self.links if link[0] != parts]
+
+    def top_folder(self, launcher: str) -> list[str]:
+        """[] if the launcher is at the root; [folder] if one folder holds everything.
+
+        LocalError if the archive has no launcher.
+        """
+        if launcher in self.files or any(p == [launcher] for p, _, _ in self.links):
+            return []
+        tops = {name.split("/")[0] for name in self.names}
+        if len(tops) == 1:
+            top = tops.pop()
+            inside = f"{top}/{launcher}"
+            if self.kinds.get(collision_key([top])) == "dir" and (
+                inside in self.files or any("/".join(p) == inside for p, _, _ in self.links)
+            ):
+                return [top]
+        raise LocalError(f"the archive has no {launcher} at its root or in its one top-level folder")
+
+
+def file_digest(path: str) -> tuple[int, str]:
+    """(size, SHA-256) of a file, read in chunks."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as source:
+        while True:
+            chunk = source.read(CHUNK)
+            if not chunk:
+                return size, digest.hexdigest()
+            size += len(chunk)
+            digest.update(chunk)
+
+
+class CountingReader:
+    """A reader that counts the bytes read through it."""
+
+    def __init__(self, source):  # type: ignore[no-untyped-def]
+        self.source = source
+        self.count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.source.read(size)
+        self.count += len(data)
+        return data
+
+
+class RatioGuard:
+    """The unpacked stream of a tar.gz: refuses a bomb as it is read."""
+
+    def __init__(self, unpacked, packed: CountingReader):  # type: ignore[no-untyped-def]
+        self.unpacked = unpacked
+        self.packed = packed
+        self.count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.unpacked.read(size)
+        self.count += len(data)
+        if self.count > RATIO_GRACE and self.count > MAX_RATIO * max(self.packed.count, 1):
+            raise ArchiveError(
+                f"archive refused: a decompression bomb (over {MAX_RATIO} bytes unpacked per byte)"
+            )
+        if self.count > MAX_UNPACKED + 64 * 1024 * 1024:
+            raise ArchiveError(f"archive refused: it unpacks to over {human_size(MAX_UNPACKED)}")
+        return data
+
+
+def archive_kind(path: str) -> str:
+    """'zip' or 'tar.gz' from the file's first bytes; ArchiveError otherwise."""
+    with open(path, "rb") as source:
+        magic = source.read(4)
+    if magic.startswith(b"PK\x03\x04") or magic.startswith(b"PK\x05\x06"):
+        return "zip"
+    if magic.startswith(b"\x1f\x8b"):
+        return "tar.gz"
+    raise ArchiveError(f"{os.path.basename(path)} is neither a zip nor a tar.gz archive")
+
+
+def unpack_archive(path: str, writer: TreeWriter) -> None:
+    """Unpack a zip or tar.gz into `writer`; ArchiveError if it is unreadable."""
+    import tarfile
+    import zipfile
+    import zlib
+
+    kind = archive_kind(path)
+    unreadable = (OSError, EOFError, zlib.error, zipfile.BadZipFile, tarfile.TarError,
+                  ValueError, RuntimeError, NotImplementedError)
+    try:
+        if kind == "zip":
+            unpack_zip(path, writer)
+        else:
+            unpack_tar_gz(path, writer)
+    except unreadable as error:
+        raise ArchiveError(f"cannot read the {kind} archive: {describe_error(error)}") from None
+
+
+def unpack_zip(path: str, writer: TreeWriter) -> None:
+    import stat
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        infos = archive.infolist()
+        if sum(info.file_size for info in infos) > MAX_UNPACKED:
+            raise ArchiveError(f"archive refused: it declares over {human_size(MAX_UNPACKED)} unpacked")
+        for info in infos:
+            mode = info.external_attr >> 16 if info.create_system == 3 else 0
+            kind = stat.S_IFMT(mode)
+            if info.flag_bits & 0x1:
+                raise ArchiveError(f"archive refused: {info.filename!r} is encrypted")
+            if info.is_dir() or kind == stat.S_IFDIR:
+                writer.add_dir(info.filename)
+            elif kind == stat.S_IFLNK:
+                if info.file_size > NAME_MAX:
+                    raise ArchiveError(f"unsafe link {info.filename!r}: target over {NAME_MAX} bytes")
+                with archive.open(info) as source:
+                    target = source.read(NAME_MAX + 1).decode("utf-8", "surrogateescape")
+                writer.add_symlink(info.filename, target)
+            elif kind in (0, stat.S_IFREG):
+                with archive.open(info) as source:
+                    writer.add_file(info.filename, mode, source, zip_entry_limit(info))
+            else:
+                raise ArchiveError(f"archive refused: {info.filename!r} is not a file, folder or link")
+
+
+def zip_entry_limit(info):  # type: ignore[no-untyped-def]
+    """The check for one zip entry: its declared size and the 100:1 ratio."""
+
+    def check(size: int) -> None:
+        if size > info.file_size:
+            raise ArchiveError(f"archive refused: {info.filename!r} is longer than its declared size")
+        if size > RATIO_GRACE and size > MAX_RATIO * max(info.compress_size, 1):
+            raise ArchiveError(
+                f"archive refused: {info.filename!r} is a decompression bomb "
+                f"(over {MAX_RATIO} bytes unpacked per byte)"
+            )
+
+    return check
+
+
+def unpack_tar_gz(path: str, writer: TreeWriter) -> None:
+    import gzip
+    import tarfile
+
+    with open(path, "rb") as raw:
+        packed = CountingReader(raw)
+        with gzip.GzipFile(fileobj=packed, mode="rb") as unpacked:
+            stream = RatioGuard(unpacked, packed)
+            with tarfile.open(fileobj=stream, mode="r|") as archive:  # type: ignore[arg-type]
+                for member in archive:
+                    if member.isdir():
+                        writer.add_dir(member.name)
+                    elif member.issym():
+                        writer.add_symlink(member.name, member.linkname)
+                    elif member.islnk():
+                        writer.add_hardlink(member.name, member.linkname)
+                    elif member.isreg():
+                        writer.add_file(member.name, member.mode, archive.extractfile(member))
+                    else:
+                        raise ArchiveError(
+                            f"archive refused: {member.name!r} is not a file, folder or link"
+                        )
+
+
+# The cache: installs, locks, manifests #######################################
+
+
+def local_failure(error: OSError, path: str) -> LocalError:
+    """A LocalError that names the folder and the remedy for a failed write."""
+    import errno
+
+    reason = error.strerror or str(error)
+    if error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+        return LocalError(f"disk full writing {path}: free some space, or set --cache-dir to another disk")
+    if error.errno == errno.ENAMETOOLONG or getattr(error, "winerror", None) == 206:
+        return LocalError(f"path too long for this file system: {path}; use a shorter --cache-dir")
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return LocalError(
+            f"cannot write {path} ({reason}): the cache is not writable; "
+            "choose another folder with --cache-dir or QTMCP_CACHE_DIR"
+        )
+    return LocalError(f"cannot write {path} ({reason}); check the folder, or use --cache-dir")
+
+
+def cache_root(settings: Settings, environ: dict[str, str]) -> str:
+    return os.path.abspath(os.path.expanduser(settings.cache_dir or default_cache_root(environ)))
+
+
+def release_tag(settings: Settings) -> str:
+    return settings.release or default_release()
+
+
+def install_name(key: str, digest: str) -> str:
+    """The folder of one install: the build and the first 16 hex digits of its archive."""
+    return f"{key}-{digest[:16]}"
+
+
+def pointer_path(tag_dir: str, key: str) -> str:
+    return os.path.join(tag_dir, key + ".current")
+
+
+def launcher_path(install: str, os_name: str) -> str:
+    return os.path.join(install, BUILD_DIR, launcher_name(os_name))
+
+
+def is_complete(install: str, os_name: str) -> bool:
+    """An install is complete once its manifest exists; usable if its launcher does."""
+    return os.path.isfile(os.path.join(install, MANIFEST_NAME)) and os.path.isfile(
+        launcher_path(install, os_name)
+    )
+
+
+def cached_launcher(root: str, tag: str, key: str, os_name: str) -> str | None:
+    """The launcher of the build's current install, or None (the cached start).
+
+    One small read and two looks: no hashing, no writing, no network.
+    """
+    tag_dir = os.path.join(root, tag)
+    try:
+        with open(pointer_path(tag_dir, key), encoding="utf-8") as pointer:
+            name = pointer.read(200).strip()
+    except (OSError, ValueError):
+        return None
+    if not name.startswith(key + "-") or os.sep in name or "/" in name:
+        return None
+    install = os.path.join(tag_dir, name)
+    return launcher_path(install, os_name) if is_complete(install, os_name) else None
+
+
+def make_dirs(path: str) -> None:
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as error:
+        raise local_failure(error, path) from None
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """Replace `path` with `data` by one rename, so no reader sees half of it."""
+    import tempfile
+
+    folder = os.path.dirname(path)
+    try:
+        handle, temp = tempfile.mkstemp(prefix=".tmp-file-", dir=folder)
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+            os.chmod(temp, 0o644)
+            replace_file(temp, path)
+        except BaseException:
+            remove_path(temp)
+            raise
+    except OSError as error:
+        raise local_failure(error, path) from None
+
+
+def replace_file(source: str, target: str) -> None:
+    """os.replace, retried briefly on Windows (an antivirus may hold the file)."""
+    retry_windows(lambda: os.replace(source, target))
+
+
+def retry_windows(action) -> None:  # type: ignore[no-untyped-def]
+    """Run `action`; on Windows retry a PermissionError for up to about 2 s."""
+    import time
+
+    for delay in (0.05, 0.1, 0.2, 0.4, 0.5, 0.75, 0):
+        try:
+            return action()
+        except PermissionError:
+            if os.name != "nt" or not delay:
+                raise
+            time.sleep(delay)
+
+
+def remove_path(path: str) -> None:
+    """Remove a file, link or folder tree if it exists (retried on Windows)."""
+    import shutil
+    import stat
+
+    def make_writable_and_retry(function, failed, _info):  # type: ignore[no-untyped-def]
+        os.chmod(failed, stat.S_IWRITE)
+        function(failed)
+
+    if os.path.islink(path) or os.path.isfile(path):
+        retry_windows(lambda: os.remove(path))
+    elif os.path.isdir(path):
+        retry_windows(lambda: shutil.rmtree(path, onerror=make_writable_and_retry))
+
+
+def discard_tree(path: str, tag_dir: str) -> None:
+    """Take an install out of use by one rename, then remove it.
+
+    So a kill half-way leaves a `.trash-` folder for `cache clean`, never a
+    half-removed install that a start could take for complete.
+    """
+    import tempfile
+
+    if not os.path.exists(path):
+        return
+    trash = tempfile.mkdtemp(prefix=".trash-", dir=tag_dir)
+    retry_windows(lambda: os.rename(path, os.path.join(trash, "old")))
+    try:
+        remove_path(trash)
+    except OSError:
+        pass  # a file still in use (Windows): cache clean removes it later
+
+
+class BuildLock:
+    """An exclusive lock on one build's lock file (fcntl on POSIX, msvcrt on Windows).
+
+    The OS releases it when its holder dies, so a crash cannot leave it stuck.
+    """
+
+    def __init__(self, path: str, what: str, reporter: Reporter, timeout: float = LOCK_TIMEOUT):
+        self.path = path
+        self.what = what
+        self.reporter = reporter
+        self.timeout = timeout
+        self.fd = -1
+
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free; False if another process holds it."""
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise local_failure(error, self.path) from None
+        try:
+            if os.name == "nt":
+                import msvcrt
+
+                msvcrt.locking(self.fd, msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError:
+            os.close(self.fd)
+            self.fd = -1
+            return False
+
+    def __enter__(self) -> BuildLock:
+        import time
+
+        deadline = time.monotonic() + self.timeout
+        if self.try_acquire():
+            return self
+        self.reporter.note(f"waiting for another qtmcp that is installing {self.what} (lock {self.path})")
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            if self.try_acquire():
+                return self
+        raise LocalError(
+            f"gave up after {self.timeout:.0f} s waiting for the lock {self.path}: another qtmcp "
+            "is still installing; try again, or use another --cache-dir"
+        )
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+    def release(self) -> None:
+        if self.fd < 0:
+            return
+        try:
+            if os.name == "nt":
+                import msvcrt
+
+                os.lseek(self.fd, 0, os.SEEK_SET)
+                msvcrt.locking(self.fd, msvcrt.LK_UNLCK, 1)
+        except OSError:
+            pass
+        os.close(self.fd)  # closing releases an fcntl lock
+        self.fd = -1
+
+
+def lock_path(tag_dir: str, key: str) -> str:
+    return os.path.join(tag_dir, f".{key}.lock")
+
+
+def work_prefix(key: str) -> str:
+    return f".tmp-{key}-"
+
+
+def remove_dead_work(tag_dir: str, key: str) -> int:
+    """Remove what dead runs left while installing `key` (call with its lock held)."""
+    removed = 0
+    for entry in list_dir(tag_dir):
+        if entry.startswith(work_prefix(key)) or entry.startswith(".trash-"):
+            remove_path(os.path.join(tag_dir, entry))
+            removed += 1
+    return removed
+
+
+def list_dir(path: str) -> list[str]:
+    try:
+        return sorted(os.listdir(path))
+    except OSError:
+        return []
+
+
+def manifest_bytes(info: dict, writer: TreeWriter, prefix: list[str]) -> bytes:  # type: ignore[type-arg]
+    """The manifest: where the build came from and every file it installed."""
+    import json
+
+    cut = len(prefix)
+    files = [
+        {"path": "/".join(path.split("/")[cut:]), "size": size, "sha256": digest}
+        for path, (size, digest) in sorted(writer.files.items())
+    ]
+    links = [{"path": "/".join(parts[cut:]), "target": target} for parts, target, _ in writer.links]
+    dirs = sorted(
+        writer.spelling[key].split("/", cut)[-1]
+        for key, kind in writer.kinds.items()
+        if kind == "dir" and len(writer.spelling[key].split("/")) > cut
+    )
+    return json.dumps(
+        dict(info, format=1, files=files, links=sorted(links, key=lambda l: l["path"]), dirs=dirs),
+        indent=1,
+        ensure_ascii=False,
+    ).encode("utf-8")
+
+
+def install_tree(work: str, archive: str, final: str, info: dict, os_name: str) -> None:  # type: ignore[type-arg]
+    """Unpack `archive` in `work`, write its manifest, move it to `final` by one rename."""
+    import time
+
+    unpacked = os.path.join(work, "unpack")
+    staged = os.path.join(work, "install")
+    make_dirs(unpacked)
+    make_dirs(staged)
+    writer = TreeWriter(unpacked, windows=os_name == "windows")
+    unpack_archive(archive, writer)
+    prefix = writer.top_folder(launcher_name(os_name))
+    writer.finish(prefix)
+    info = dict(info, launcher=f"{BUILD_DIR}/{launcher_name(os_name)}",
+                installed=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    data = manifest_bytes(info, writer, prefix)
+    try:
+        os.rename(os.path.join(unpacked, *prefix), os.path.join(staged, BUILD_DIR))
+        with open(os.path.join(staged, MANIFEST_NAME), "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+    except OSError as error:
+        raise local_failure(error, staged) from None
+    if os.path.exists(final):  # an install whose launcher went missing, or a repair
+        discard_tree(final, os.path.dirname(final))
+    try:
+        retry_windows(lambda: os.rename(staged, final))
+    except OSError as error:
+        raise local_failure(error, final) from None
+
+
+# Releases: the index, the archive, the install ###############################
+
+
+class Index:
+    """A release's SHA256SUMS, verified against its pin if it has one."""
+
+    def __init__(self, data: bytes, sums: dict[str, str], base: str):
+        self.data = data
+        self.sums = sums
+        self.base = base
+
+
+def mirror_bases(settings: Settings) -> list[str]:
+    return settings.mirror or [DEFAULT_BASE]
+
+
+def read_index(fetcher: Fetcher, tag: str, bases: list[str] | None = None) -> Index:
+    """The release's index from the first base that has it (MissingError if none).
+
+    A pinned release's SHA256SUMS must match its pin (IntegrityError, at once).
+    """
+    import hashlib
+
+    sink = MemorySink(SUMS_NAME, SUMS_MAX_BYTES)
+    base = fetcher.obtain(tag, SUMS_NAME, sink, bases)
+    data = bytes(sink.data)
+    where = mask_url(base_file_location(base, tag, SUMS_NAME))
+    actual = hashlib.sha256(data).hexdigest()
+    pin = RELEASE_PINS.get(tag)
+    if pin and actual != pin:
+        raise IntegrityError(
+            f"{SUMS_NAME} of release {tag} from {where} does not match the release's pin: "
+            f"expected SHA-256 {pin}, got {actual}; the source is not the published release"
+        )
+    if not pin:
+        fetcher.reporter.note(
+            f"release {tag} is not pinned in this qtmcp: trusting its {SUMS_NAME} from {where}"
+        )
+    return Index(data, parse_sums(data, where), base)
+
+
+def save_index(root: str, tag: str, index: Index) -> None:
+    """Keep the verified index in the cache (for `list` offline and for messages)."""
+    path = os.path.join(root, tag, SUMS_NAME)
+    try:
+        with open(path, "rb") as cached:
+            if cached.read(SUMS_MAX_BYTES + 1) == index.data:
+                return
+    except OSError:
+        pass
+    make_dirs(os.path.dirname(path))
+    write_atomically(path, index.data)
+
+
+def cached_index(root: str, tag: str) -> dict[str, str] | None:
+    try:
+        with open(os.path.join(root, tag, SUMS_NAME), "rb") as cached:
+            return parse_sums(cached.read(SUMS_MAX_BYTES + 1), "the cache")
+    except (OSError, SourceError):
+        return None
+
+
+def fetch_verified(fetcher: Fetcher, tag: str, name: str, digest: str, dest: str, bases: list[str]) -> str:
+    """Download `name` into `dest` and check its digest; return its source.
+
+    A mismatch removes the file and raises IntegrityError at once.
+    """
+    sink = FileSink(dest, name)
+    try:
+        base = fetcher.obtain(tag, name, sink, bases)
+    finally:
+        sink.close()
+    source = mask_url(base_file_location(base, tag, name))
+    actual = sink.digest()
+    if actual != digest:
+        remove_path(dest)
+        raise IntegrityError(
+            f"{name} from {source} has SHA-256 {actual}, expected {digest}: "
+            "the file was removed and nothing was installed"
+        )
+    return source
+
+
+class Acquired:
+    """The archive of a build: its asset name, digest and where it came from."""
+
+    def __init__(self, asset: str, digest: str, source: str):
+        self.asset = asset
+        self.digest = digest
+        self.source = source
+
+
+def acquire_archive(fetcher: Fetcher, settings: Settings, tag: str, qt: str,
+                    platform: tuple[str, str], dest: str, installed) -> Acquired:  # type: ignore[no-untyped-def]
+    """Find the build in the release's index and download it, verified, into `dest`.
+
+    `installed(digest)` tells whether that archive is installed already: then
+    nothing is downloaded (Acquired.source is ""). For an unpinned release the
+    archive comes from the base whose SHA256SUMS vouches for it.
+    """
+    bases = fetcher.bases
+    pinned = tag in RELEASE_PINS
+    start = 0
+    while True:
+        try:
+            index = read_index(fetcher, tag, bases[start:])
+        except MissingError:
+            if settings.sha256:
+                return acquire_by_digest(fetcher, tag, qt, platform, dest, settings.sha256, installed)
+            raise
+        save_index(cache_root(settings, os.environ), tag, index)
+        asset = choose_asset(index.sums, qt, platform, tag)
+        digest = index.sums[asset]
+        if settings.sha256 and settings.sha256 != digest:
+            raise IntegrityError(
+                f"--sha256 {settings.sha256} does not match {asset}'s {digest} in {SUMS_NAME} "
+                f"from {mask_url(base_file_location(index.base, tag, SUMS_NAME))}"
+            )
+        if installed(digest):
+            return Acquired(asset, digest, "")
+        start = bases.index(index.base) + 1
+        try:
+            archive_bases = bases if pinned else [index.base]
+            return Acquired(asset, digest, fetch_verified(fetcher, tag, asset, digest, dest, archive_bases))
+        except MissingError:
+            if pinned or start >= len(bases):
+                raise
+            fetcher.reporter.note(f"trying the next source for both {SUMS_NAME} and {asset}")
+
+
+def acquire_by_digest(fetcher: Fetcher, tag: str, qt: str, platform: tuple[str, str],
+                      dest: str, digest: str, installed) -> Acquired:  # type: ignore[no-untyped-def]
+    """With --sha256 and no SHA256SUMS anywhere: the build's archive of that digest."""
+    names = asset_names(qt, platform)
+    if installed(digest):
+        return Acquired(names[0], digest, "")
+    fetcher.reporter.note(f"no {SUMS_NAME} for release {tag}: checking the archive against --sha256")
+    failure: MissingError | None = None
+    for name in names:
+        try:
+            return Acquired(name, digest, fetch_verified(fetcher, tag, name, digest, dest, fetcher.bases))
+        except MissingError as missing:
+            failure = failure or missing
+    raise failure or MissingError(f"no source has release {tag}")
+
+
+def install_with(settings: Settings, reporter: Reporter, qt: str, platform: tuple[str, str],
+                 acquire, reuse: bool = True) -> str:  # type: ignore[no-untyped-def]
+    """Install a build all-or-nothing, under its lock; return its launcher.
+
+    `acquire(dest, installed)` puts the verified archive at `dest` and returns
+    an Acquired (with source "" when `installed(digest)` says it is there).
+    With `reuse`, an install that another qtmcp finished meanwhile is used.
+    """
+    import tempfile
+
+    root = cache_root(settings, os.environ)
+    tag = release_tag(settings)
+    key = build_key(qt, platform)
+    tag_dir = os.path.join(root, tag)
+    make_dirs(tag_dir)
+    with BuildLock(lock_path(tag_dir, key), f"{key} of {tag}", reporter):
+        if reuse and not settings.refresh:
+            found = cached_launcher(root, tag, key, platform[0])
+            if found:
+                return found
+        remove_dead_work(tag_dir, key)
+        try:
+            work = tempfile.mkdtemp(prefix=work_prefix(key), dir=tag_dir)
+        except OSError as error:
+            raise local_failure(error, tag_dir) from None
+        try:
+            def installed(digest: str) -> bool:
+                return reuse and is_complete(os.path.join(tag_dir, install_name(key, digest)), platform[0])
+
+            archive = os.path.join(work, "archive")
+            got = acquire(archive, installed)
+            final = os.path.join(tag_dir, install_name(key, got.digest))
+            if got.source:
+                info = {"release": tag, "build": key, "asset": got.asset, "sha256": got.digest,
+                        "source": got.source}
+                install_tree(work, archive, final, info, platform[0])
+                reporter.note(f"installed {got.asset} into {final}")
+            write_atomically(pointer_path(tag_dir, key), (os.path.basename(final) + "\n").encode())
+        finally:
+            remove_path(work)
+    return launcher_path(final, platform[0])
+
+
+def install_build(settings: Settings, reporter: Reporter, qt: str, platform: tuple[str, str]) -> str:
+    """Install the build from the release's sources; return its launcher."""
+    tag = release_tag(settings)
+
+    def acquire(dest: str, installed) -> Acquired:  # type: ignore[no-untyped-def]
+        if settings.sha256 and installed(settings.sha256):  # pinned by hand, already here
+            return Acquired(asset_names(qt, platform)[0], settings.sha256, "")
+        fetcher = Fetcher(settings, reporter, mirror_bases(settings))
+        return acquire_archive(fetcher, settings, tag, qt, platform, dest, installed)
+
+    return install_with(settings, reporter, qt, platform, acquire)
+
+
+def ensure_build(settings: Settings, reporter: Reporter, qt: str, platform: tuple[str, str]) -> str:
+    """The launcher of the build: from the cache if it is there, else installed now."""
+    if not settings.refresh:
+        found = cached_launcher(cache_root(settings, os.environ), release_tag(settings),
+                                build_key(qt, platform), platform[0])
+        if found:
+            return found
+    return install_build(settings, reporter, qt, platform)
+
+
+# Starting the launcher #######################################################
+
+
+def start_launcher(path: str, args: list[str], reporter: Reporter) -> int:
+    """Replace qtmcp with the launcher (POSIX) or run it as a tied child (Windows).
+
+    The launcher gets `args`, qtmcp's environment, current directory and
+    standard streams. On POSIX this does not return.
+    """
+    if not os.path.isfile(path):
+        raise LocalError(f"the launcher {path} is missing: check --launcher, or run 'qtmcp verify --repair'")
+    reporter.end_bar()
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
+    if os.name == "nt":
+        return run_child(path, args)
+    import signal
+
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # Python ignores it; the launcher must not
+    try:
+        os.execv(path, [path] + args)
+    except OSError as error:
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        raise launch_failure(path, error) from None
+    return 0  # not reached
+
+
+def launch_failure(path: str, error: OSError) -> LocalError:
+    import errno
+
+    if error.errno == errno.ENOEXEC or getattr(error, "winerror", None) in (193, 216):
+        reason = "it is not a program this system can run (built for another CPU or OS?)"
+    elif error.errno in (errno.EACCES, errno.EPERM):
+        reason = "it is not executable (permission denied)"
+    elif error.errno == errno.ENOENT:
+        reason = "it, or the interpreter it names, is missing"
+    else:
+        reason = error.strerror or str(error)
+    return LocalError(f"cannot start the launcher {path}: {reason}")
+
+
+def run_child(path: str, args: list[str]) -> int:
+    """Windows: run the launcher with our standard handles, tied to our life.
+
+    Ctrl-C reaches the child (same console) while qtmcp ignores it and keeps
+    waiting; the exit status is the child's, as the signed 32-bit value.
+    """
+    import signal
+    import subprocess
+
+    kill_children_on_exit()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    streams = [fd if fd_is_open(fd) else None for fd in (0, 1, 2)]
+    try:
+        child = subprocess.Popen([path] + args, stdin=streams[0], stdout=streams[1], stderr=streams[2])
+    except OSError as error:
+        raise launch_failure(path, error) from None
+    status = child.wait()
+    return status - 2**32 if status >= 2**31 else status
+
+
+def fd_is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+        return True
+    except OSError:
+        return False
+
+
+def kill_children_on_exit() -> None:
+    """Windows: put qtmcp in a job object that kills its processes when qtmcp ends.
+
+    The child inherits the job, so it cannot outlive qtmcp, however qtmcp dies.
+    """
+    import ctypes
+    from ctypes import wintypes
+
+    class BasicLimits(ctypes.Structure):
+        _fields_ = [
+            ("PerProcessUserTimeLimit", ctypes.c_int64),
+            ("PerJobUserTimeLimit", ctypes.c_int64),
+            ("LimitFlags", wintypes.DWORD),
+            ("MinimumWorkingSetSize", ctypes.c_size_t),
+            ("MaximumWorkingSetSize", ctypes.c_size_t),
+            ("ActiveProcessLimit", wintypes.DWORD),
+            ("Affinity", ctypes.c_size_t),
+            ("PriorityClass", wintypes.DWORD),
+            ("SchedulingClass", wintypes.DWORD),
+        ]
+
+    class IoCounters(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_uint64) for name in (
+            "ReadOperationCount", "WriteOperationCount", "OtherOperationCount",
+            "ReadTransferCount", "WriteTransferCount", "OtherTransferCount")]
+
+    class ExtendedLimits(ctypes.Structure):
+        _fields_ = [
+            ("BasicLimitInformation", BasicLimits),
+            ("IoInfo", IoCounters),
+            ("ProcessMemoryLimit", ctypes.c_size_t),
+            ("JobMemoryLimit", ctypes.c_size_t),
+            ("PeakProcessMemoryUsed", ctypes.c_size_t),
+            ("PeakJobMemoryUsed", ctypes.c_size_t),
+        ]
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
+    kernel32.CreateJobObjectW.restype = wintypes.HANDLE
+    kernel32.GetCurrentProcess.restype = wintypes.HANDLE
+    job = kernel32.CreateJobObjectW(None, None)
+    if not job:
+        return
+    limits = ExtendedLimits()
+    limits.BasicLimitInformation.LimitFlags = 0x2000  # JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE
+    job_object_extended_limit_information = 9
+    kernel32.SetInformationJobObject(
+        wintypes.HANDLE(job), job_object_extended_limit_information, ctypes.byref(limits), ctypes.sizeof(limits)
+    )
+    # The job's handle stays open until qtmcp exits; then Windows kills the job.
+    kernel32.AssignProcessToJobObject(wintypes.HANDLE(job), wintypes.HANDLE(kernel32.GetCurrentProcess()))
+
+
+# Commands ####################################################################
+
+
+def chosen_platform(settings: Settings, for_run: bool) -> tuple[str, str]:
+    """The build's platform: this machine's, or --platform (run: same OS only)."""
+    if settings.platform:
+        platform = parse_platform(settings.platform[-1])
+        if for_run:
+            here = machine_platform()
+            if platform[0] != here[0]:
+                raise UsageError(
+                    f"--platform {platform_name(platform)} cannot run on {here[0]}: "
+                    "for run, --platform only picks another CPU of this OS (use fetch or mirror)"
+                )
+    else:
+        platform = machine_platform()
+    check_libc(platform)
+    return platform
+
+
+def chosen_qt(settings: Settings, reporter: Reporter) -> str:
+    """The --qt version; without one, UsageError naming what the release offers."""
+    if settings.qt:
+        return normalize_qt(settings.qt[-1])
+    tag = release_tag(settings)
+    sums = cached_index(cache_root(settings, os.environ), tag)
+    if sums is None:
+        try:
+            quiet = Reporter(quiet=True, log_path=reporter.log_path)
+            sums = read_index(Fetcher(settings, quiet, mirror_bases(settings)), tag).sums
+        except QtmcpError:
+            sums = None
+    offered = f" (release {tag} offers Qt {', '.join(offered_versions(sums))})" if sums else ""
+    raise UsageError(f"which Qt version does the application use? give --qt VERSION or QTMCP_QT{offered}")
+
+
+def no_arguments(settings: Settings, count: int = 0, what: str = "") -> list[str]:
+    """The command's own arguments, checked to be exactly `count` of them."""
+    if len(settings.positionals) != count:
+        if count and not settings.positionals:
+            raise UsageError(f"'{settings.command}' needs {what}")
+        extra = settings.positionals[count:]
+        raise UsageError(f"'{settings.command}' takes {what or 'no arguments'}, not {' '.join(extra)!r}")
+    return settings.positionals
+
+
+def command_run(settings: Settings, reporter: Reporter) -> int:
+    path = launcher_for(settings, reporter, for_run=True)
+    return start_launcher(path, settings.launcher_args, reporter)
+
+
+def command_fetch(settings: Settings, reporter: Reporter) -> int:
+    no_arguments(settings)
+    print(launcher_for(settings, reporter, for_run=False))
+    return 0
+
+
+def launcher_for(settings: Settings, reporter: Reporter, for_run: bool) -> str:
+    if settings.launcher:
+        return os.path.abspath(os.path.expanduser(settings.launcher))
+    platform = chosen_platform(settings, for_run)
+    qt = chosen_qt(settings, reporter)
+    return ensure_build(settings, reporter, qt, platform)
+
+
+def command_list(settings: Settings, reporter: Reporter) -> int:
+    no_arguments(settings)
+    tag = release_tag(settings)
+    root = cache_root(settings, os.environ)
+    source = ""
+    try:
+        index = read_index(Fetcher(settings, reporter, mirror_bases(settings)), tag)
+        save_index(root, tag, index)
+        sums, source = index.sums, mask_url(index.base)
+    except MissingError:
+        cached = cached_index(root, tag)
+        if cached is None:
+            raise
+        reporter.note(f"no source answered: listing the {SUMS_NAME} of {tag} kept in the cache")
+        sums, source = cached, root
+    try:
+        here: tuple[str, str] | None = chosen_platform(settings, for_run=False)
+    except NoBuildError:
+        here = None
+    qts = [normalize_qt(q) for q in settings.qt]
+    filters = [parse_platform(p) for p in settings.platform]
+    builds = []
+    for name in sorted(sums):
+        parsed = parse_asset_name(name)
+        if not parsed or (qts and parsed[0] not in qts) or (filters and parsed[1] not in filters):
+            continue
+        qt, platform, kind = parsed
+        key = build_key(qt, platform)
+        fits = platform == here and next(n for n in asset_names(qt, platform) if n in sums) == name
+        install = os.path.join(root, tag, install_name(key, sums[name]))
+        builds.append({"asset": name, "qt": qt, "platform": platform_name(platform), "os": platform[0],
+                       "arch": platform[1], "kind": kind, "sha256": sums[name], "fits": fits,
+                       "cached": is_complete(install, platform[0])})
+    if settings.json:
+        import json
+
+        print(json.dumps({"release": tag, "source": source, "platform": platform_name(here) if here else None,
+                          "qt": qts, "builds": builds}, indent=2))
+        return 0
+    print(f"release {tag} from {source}" + (f" (this machine: {platform_name(here)})" if here else ""))
+    print(f"{'ASSET':44} {'QT':14} {'PLATFORM':14} FITS CACHED")
+    for build in builds:
+        print(f"{build['asset']:44} {build['qt']:14} {build['platform']:14} "
+              f"{'yes' if build['fits'] else '-':4} {'yes' if build['cached'] else '-'}")
+    return 0
+
+
+def command_mirror(settings: Settings, reporter: Reporter) -> int:
+    """Copy the release, verified, into DEST/<tag>/, picking up where a run stopped."""
+    (dest,) = no_arguments(settings, 1, "a destination folder: qtmcp mirror DEST")
+    tag = release_tag(settings)
+    fetcher = Fetcher(settings, reporter, mirror_bases(settings))
+    index = read_index(fetcher, tag)
+    qts = [normalize_qt(q) for q in settings.qt]
+    filters = [parse_platform(p) for p in settings.platform]
+    chosen = []
+    for name in sorted(index.sums):
+        parsed = parse_asset_name(name)
+        if parsed and (not qts or parsed[0] in qts) and (not filters or parsed[1] in filters):
+            chosen.append(name)
+    if not chosen:
+        raise NoBuildError(f"release {tag} has no build for the chosen --qt/--platform "
+                           f"(it offers Qt {', '.join(offered_versions(index.sums))})")
+    out_dir = os.path.join(os.path.abspath(dest), tag)
+    make_dirs(out_dir)
+    archive_bases = fetcher.bases if tag in RELEASE_PINS else [index.base]
+    copied = kept = 0
+    size = 0
+    for name in chosen:
+        path = os.path.join(out_dir, name)
+        digest = index.sums[name]
+        if os.path.isfile(path) and file_digest(path)[1] == digest:
+            kept += 1
+            continue
+        if os.path.exists(path):
+            reporter.note(f"replacing {path}: its digest does not match {SUMS_NAME}")
+        try:
+            fetch_verified(fetcher, tag, name, digest, path + ".part", archive_bases)
+            replace_file(path + ".part", path)
+        except OSError as error:
+            raise local_failure(error, path) from None
+        copied += 1
+        size += os.path.getsize(path)
+    write_atomically(os.path.join(out_dir, SUMS_NAME), index.data)
+    print(f"mirrored release {tag} into {out_dir}: {copied} archive(s) copied ({human_size(size)}), "
+          f"{kept} already there and verified, {SUMS_NAME} "
+          + ("matching its pin" if tag in RELEASE_PINS else "copied as served (release not pinned)"))
+    print(f"use it with: --mirror {os.path.abspath(dest)} (or serve {os.path.abspath(dest)} over HTTP)")
+    return 0
+
+
+def command_install(settings: Settings, reporter: Reporter) -> int:
+    """Install an archive carried in by hand: no connection is opened."""
+    (archive,) = no_arguments(settings, 1, "an archive: qtmcp install ARCHIVE")
+    if not os.path.isfile(archive):
+        raise UsageError(f"no archive at {archive}")
+    tag = release_tag(settings)
+    name = os.path.basename(archive)
+    parsed = parse_asset_name(name)
+    if not parsed and not settings.qt:
+        raise UsageError(f"cannot tell the build from the file name {name}: give --qt (and --platform)")
+    qt = normalize_qt(settings.qt[-1]) if settings.qt else parsed[0]  # type: ignore[index]
+    if settings.platform:
+        platform = parse_platform(settings.platform[-1])
+    else:
+        platform = parsed[1] if parsed else machine_platform()
+    asset = name if parsed and parsed[:2] == (qt, platform) else asset_names(qt, platform)[0]
+    digest = expected_digest(settings, tag, archive, asset, qt, platform)
+
+    def acquire(dest: str, installed) -> Acquired:  # type: ignore[no-untyped-def]
+        if installed(digest):
+            return Acquired(asset, digest, "")
+        sink = FileSink(dest, "")
+        try:
+            sink.reset()
+            with open(archive, "rb") as source:
+                Fetcher(settings, reporter, []).stream(source, sink, archive, None)
+        finally:
+            sink.close()
+        if sink.digest() != digest:
+            raise IntegrityError(f"{archive} has SHA-256 {sink.digest()}, expected {digest}: nothing was installed")
+        return Acquired(asset, digest, "file://" + os.path.abspath(archive).replace(os.sep, "/"))
+
+    print(install_with(settings, reporter, qt, platform, acquire))
+    return 0
+
+
+def expected_digest(settings: Settings, tag: str, archive: str, asset: str, qt: str,
+                    platform: tuple[str, str]) -> str:
+    """The digest an archive carried in must have: --sha256, --sums or a SHA256SUMS beside it."""
+    import hashlib
+
+    sums_path = settings.sums or os.path.join(os.path.dirname(os.path.abspath(archive)), SUMS_NAME)
+    listed = ""
+    if settings.sums or os.path.isfile(sums_path):
+        try:
+            with open(sums_path, "rb") as source:
+                data = source.read(SUMS_MAX_BYTES + 1)
+        except OSError as error:
+            raise UsageError(f"cannot read {sums_path}: {describe_error(error)}") from None
+        pin = RELEASE_PINS.get(tag)
+        actual = hashlib.sha256(data).hexdigest()
+        if pin and actual != pin:
+            raise IntegrityError(f"{sums_path} does not match the pin of release {tag}: "
+                                 f"expected SHA-256 {pin}, got {actual}")
+        sums = parse_sums(data, sums_path)
+        entry = next((n for n in [asset] + asset_names(qt, platform) if n in sums), None)
+        if entry is None:
+            raise NoBuildError(f"{sums_path} does not list {asset}: is it the right release's SHA256SUMS?")
+        listed = sums[entry]
+    if settings.sha256 and listed and settings.sha256 != listed:
+        raise IntegrityError(f"--sha256 {settings.sha256} disagrees with {sums_path}, which lists {listed}")
+    if not (settings.sha256 or listed):
+        raise IntegrityError(
+            f"nothing to check {archive} against: put the release's {SUMS_NAME} beside it, "
+            "or give --sums FILE or --sha256 HEX"
+        )
+    return settings.sha256 or listed
+
+
+def find_installs(root: str) -> list[tuple[str, str, str]]:
+    """(tag, install folder name, path) of every complete install in the cache."""
+    found = []
+    for tag in list_dir(root):
+        tag_dir = os.path.join(root, tag)
+        if tag.startswith(".") or not os.path.isdir(tag_dir):
+            continue
+        for entry in list_dir(tag_dir):
+            path = os.path.join(tag_dir, entry)
+            if not entry.startswith(".") and os.path.isfile(os.path.join(path, MANIFEST_NAME)):
+                found.append((tag, entry, path))
+    return found
+
+
+def read_manifest(install: str) -> dict:  # type: ignore[type-arg]
+    import json
+
+    try:
+        with open(os.path.join(install, MANIFEST_NAME), encoding="utf-8") as source:
+            return json.load(source)
+    except (OSError, ValueError) as error:
+        raise LocalError(f"cannot read the manifest of {install}: {describe_error(error)}") from None
+
+
+def pointed_install(tag_dir: str, key: str) -> str:
+    try:
+        with open(pointer_path(tag_dir, key), encoding="utf-8") as pointer:
+            return pointer.read(200).strip()
+    except (OSError, ValueError):
+        return ""
+
+
+def tree_size(path: str) -> int:
+    total = 0
+    for folder, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def command_cache(settings: Settings, reporter: Reporter) -> int:
+    (action,) = no_arguments(settings, 1, "one of: dir, list, clean")
+    root = cache_root(settings, os.environ)
+    if action == "dir":
+        print(root)
+        return 0
+    if action == "list":
+        rows = []
+        for tag, name, path in find_installs(root):
+            manifest = read_manifest(path)
+            key = str(manifest.get("build", ""))
+            rows.append({"release": tag, "build": key, "asset": manifest.get("asset"), "path": path,
+                         "sha256": manifest.get("sha256"), "source": manifest.get("source"),
+                         "installed": manifest.get("installed"), "size": tree_size(path),
+                         "current": pointed_install(os.path.join(root, tag), key) == name})
+        if settings.json:
+            import json
+
+            print(json.dumps({"cache": root, "installs": rows}, indent=2))
+        else:
+            print(f"cache {root}: {len(rows)} install(s)")
+            for row in rows:
+                mark = "*" if row["current"] else " "
+                print(f"{mark} {row['release']:14} {row['build']:28} {human_size(row['size']):>10}  {row['path']}")
+        return 0
+    if action == "clean":
+        return clean_cache(settings, reporter, root)
+    raise UsageError(f"unknown cache action {action!r}: use dir, list or clean")
+
+
+def build_keys_in(tag_dir: str) -> set[str]:
+    """The builds that have anything in a release's folder (installs, locks, leftovers)."""
+    keys = set()
+    for entry in list_dir(tag_dir):
+        if entry.endswith(".current"):
+            keys.add(entry[: -len(".current")])
+        elif entry.startswith(".") and entry.endswith(".lock"):
+            keys.add(entry[1: -len(".lock")])
+        elif entry.startswith(".tmp-qt") and len(entry) > 14:
+            keys.add(entry[len(".tmp-"): -9])
+        elif entry.startswith("qt") and len(entry) > 17 and entry[-17] == "-":
+            keys.add(entry[:-17])
+    return keys
+
+
+def clean_cache(settings: Settings, reporter: Reporter, root: str) -> int:
+    """Remove other releases' installs and dead runs' leftovers (--all: everything).
+
+    A build that another qtmcp is installing (its lock is held) is left alone.
+    """
+    import time
+
+    current = "" if settings.all else settings.release
+    if not settings.all and not current:
+        try:
+            current = default_release()
+        except UsageError:
+            raise UsageError("which release is current? give --release TAG (or use 'cache clean --all')") from None
+    removed = busy = 0
+    freed = 0
+    for tag in list_dir(root):
+        tag_dir = os.path.join(root, tag)
+        if not os.path.isdir(tag_dir) or tag.startswith("."):
+            continue
+        keep_release = tag == current
+        for key in sorted(build_keys_in(tag_dir)):
+            lock = BuildLock(lock_path(tag_dir, key), f"{key} of {tag}", reporter)
+            if not lock.try_acquire():
+                reporter.note(f"leaving {key} of {tag} alone: another qtmcp is installing it")
+                busy += 1
+                continue
+            try:
+                keep = pointed_install(tag_dir, key) if keep_release else ""
+                if not keep_release:
+                    remove_path(pointer_path(tag_dir, key))
+                for entry in list_dir(tag_dir):
+                    path = os.path.join(tag_dir, entry)
+                    ours = entry.startswith(work_prefix(key)) or (
+                        entry.startswith(key + "-") and len(entry) == len(key) + 17)
+                    if ours and entry != keep:
+                        freed += tree_size(path)
+                        discard_tree(path, tag_dir)
+                        removed += 1
+                if not keep_release:
+                    remove_path(lock_path(tag_dir, key))
+            finally:
+                lock.release()
+        for entry in list_dir(tag_dir):
+            path = os.path.join(tag_dir, entry)
+            stale = entry.startswith(".trash-") or (
+                entry.startswith(".tmp-file-") and time.time() - os.path.getmtime(path) > 3600)
+            if stale or (not keep_release and entry == SUMS_NAME and not busy):
+                freed += tree_size(path) if os.path.isdir(path) else 0
+                remove_path(path)
+        if not keep_release and not list_dir(tag_dir):
+            try:
+                os.rmdir(tag_dir)
+            except OSError:
+                pass
+    kept = "" if settings.all else f"; kept release {current}"
+    print(f"removed {removed} install(s) and leftover(s), {human_size(freed)} freed from {root}{kept}"
+          + (f"; {busy} build(s) in use left alone" if busy else ""))
+    return 0
+
+
+def verify_install(install: str, manifest: dict) -> list[tuple[str, str]]:  # type: ignore[type-arg]
+    """(what, path) for each file of an install that changed, went missing or appeared."""
+    build = os.path.join(install, BUILD_DIR)
+    files = {entry["path"]: (entry["size"], entry["sha256"]) for entry in manifest.get("files", [])}
+    links = {entry["path"]: entry["target"] for entry in manifest.get("links", [])}
+    dirs = set(manifest.get("dirs", []))
+    problems = []
+    seen = set()
+    for folder, subfolders, names in os.walk(build):
+        relative = os.path.relpath(folder, build).replace(os.sep, "/")
+        prefix = "" if relative == "." else relative + "/"
+        for name in sorted(subfolders + names):
+            path = os.path.join(folder, name)
+            entry = prefix + name
+            if os.path.islink(path):
+                seen.add(entry)
+                if entry not in links:
+                    problems.append(("added", entry))
+                elif os.readlink(path) != links[entry]:
+                    problems.append(("changed", entry))
+            elif os.path.isdir(path):
+                if entry not in dirs:
+                    problems.append(("added", entry + "/"))
+            else:
+                seen.add(entry)
+                if entry not in files:
+                    problems.append(("added", entry))
+                elif file_digest(path) != tuple(files[entry]):
+                    problems.append(("changed", entry))
+    problems += [("missing", entry) for entry in sorted(set(files) | set(links)) if entry not in seen]
+    return problems
+
+
+def command_verify(settings: Settings, reporter: Reporter) -> int:
+    """Re-hash every install against its manifest; --repair reinstalls what differs."""
+    no_arguments(settings)
+    root = cache_root(settings, os.environ)
+    installs = find_installs(root)
+    damaged = []
+    for tag, name, path in installs:
+        manifest = read_manifest(path)
+        problems = verify_install(path, manifest)
+        for what, entry in problems:
+            print(f"{what}: {os.path.join(path, BUILD_DIR, *entry.rstrip('/').split('/'))}")
+        if problems:
+            damaged.append((tag, path, manifest))
+    print(f"verified {len(installs)} install(s) in {root}: "
+          + (f"{len(damaged)} differ from their manifests" if damaged else "all match their manifests"))
+    if not damaged:
+        return 0
+    if not settings.repair:
+        reporter.note("'qtmcp verify --repair' reinstalls them from their sources")
+        return IntegrityError.status
+    for tag, path, manifest in damaged:
+        repair_install(settings, reporter, tag, manifest)
+        print(f"repaired: {path}")
+    return 0
+
+
+def repair_install(settings: Settings, reporter: Reporter, tag: str, manifest: dict) -> None:  # type: ignore[type-arg]
+    """Reinstall a damaged install from the sources, checked against its recorded digest."""
+    parsed = parse_asset_name(str(manifest.get("asset", "")))
+    digest = str(manifest.get("sha256", ""))
+    if not parsed or not is_sha256(digest):
+        raise LocalError(f"cannot repair {manifest.get('build')} of {tag}: its manifest is damaged; "
+                         "remove it with 'qtmcp cache clean --all' and run again")
+    settings.release = tag
+    qt, platform, _ = parsed
+
+    def acquire(dest: str, installed) -> Acquired:  # type: ignore[no-untyped-def]
+        fetcher = Fetcher(settings, reporter, mirror_bases(settings))
+        name = str(manifest["asset"])
+        return Acquired(name, digest, fetch_verified(fetcher, tag, name, digest, dest, fetcher.bases))
+
+    install_with(settings, reporter, qt, platform, acquire, reuse=False)
+
+
+# main ########################################################################
+
+COMMAND_FUNCTIONS = {
+    "run": command_run,
+    "fetch": command_fetch,
+    "list": command_list,
+    "mirror": command_mirror,
+    "install": command_install,
+    "cache": command_cache,
+    "verify": command_verify,
+}
+
+
+def help_text(environ: dict[str, str]) -> str:
+    statuses = "\n".join(f"  {status}  {meaning}" for status, meaning in EXIT_STATUSES)
+    return HELP.format(cache=default_cache_root(environ), statuses=statuses)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run qtmcp with `argv` (default: sys.argv[1:]); return the exit status."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    environ = os.environ
+    reporter = Reporter(log_path=env_value(environ, "QTMCP_LOG"))
+    debug = env_value(environ, "QTMCP_DEBUG").lower() in SWITCH_TRUE
+    try:
+        settings = read_settings(args, environ)
+        reporter = Reporter(settings.quiet, settings.log)
+        if settings.help:
+            print(help_text(environ), end="")
+            return 0
+        if settings.version:
+            print(f"qtmcp {__version__}")
+            return 0
+        return COMMAND_FUNCTIONS[settings.command](settings, reporter)
+    except QtmcpError as error:
+        failure: BaseException = error
+        message, status = str(error), error.status
+    except KeyboardInterrupt as error:
+        failure, message, status = error, "interrupted", 130
+    except OSError as error:
+        failure = error
+        message, status = f"{describe_error(error)}: {getattr(error, 'filename', '') or ''}".rstrip(": "), 7
+    except Exception as error:  # a bug: still one line, and how to report it
+        failure, status = error, 1
+        message = (f"unexpected {type(error).__name__}: {error}; set QTMCP_DEBUG=1 for a traceback "
+                   f"and report it at {PROJECT_URL}/issues")
+    if debug:
+        import traceback
+
+        traceback.print_exception(type(failure), failure, failure.__traceback__)
+    reporter.error(message)
+    return status
+
+
+if __name__ == "__main__":
+    sys.modules.setdefault("qtmcp", sys.modules["__main__"])
+    sys.exit(main())
