@@ -1,0 +1,143 @@
+"""Speed and memory of qtmcp's two paths (not part of the pytest run).
+
+    python tests/bench.py            # both measurements
+    python tests/bench.py cached     # the cached start only
+    python tests/bench.py first      # the first start with a 100 MB archive only
+
+Cached start: `qtmcp ... -- ARGS` whose launcher exits at once (a copy of
+/bin/true), against running that launcher directly; installed form (the module
+imported from cached bytecode, as a console script does) and vendored form
+(`python qtmcp.py`, compiled at every start), both with `python -S` so that
+site-packages' start-up hooks do not hide qtmcp's own cost.
+
+First start: `qtmcp fetch` of a 100 MB archive from a local HTTP server,
+against `curl -o` + `sha256sum` + `tar xzf` on the same file; with the peak
+memory (max RSS) of the qtmcp process.
+
+POSIX only (it times processes with os.wait4).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fixtures import HOST_PLATFORM, QTMCP, REPO, Entry, build_release, clean_env, serve  # noqa: E402
+
+TAG = "vBENCH"
+
+
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
+    """(wall seconds, peak RSS in KiB) of one run of `argv`."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status) if hasattr(os, "waitstatus_to_exitcode") else status
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: {argv[:4]}... exited {proc.returncode}")
+    rss = usage.ru_maxrss // (1024 if sys.platform == "darwin" else 1)
+    return elapsed, rss
+
+
+def median_ms(argv: list[str], env: dict[str, str], runs: int) -> float:
+    timed(argv, env)  # warm-up
+    return statistics.median(timed(argv, env)[0] for _ in range(runs)) * 1000
+
+
+def bench_cached(work: Path, runs: int = 40) -> None:
+    true = shutil.which("true") or "/bin/true"
+    members = [Entry("qtmcp-launcher", Path(true).read_bytes(), 0o755)]
+    release = build_release(work / "mirror", TAG, [_spec("6.8", members)])
+    cache = work / "cache"
+    env = clean_env(cache_dir=cache)
+    env["QTMCP_RELEASE"] = TAG
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # the installed form runs from cached bytecode
+    with serve(release.root) as server:
+        subprocess.run([sys.executable, str(QTMCP), "--mirror", server.url, "--qt", "6.8", "fetch"],
+                       env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    launcher = release.host_build("6.8").launcher_path(cache, TAG)
+    vendored = work / "vendored" / "qtmcp.py"
+    vendored.parent.mkdir()
+    shutil.copy(QTMCP, vendored)
+    qt_args = ["--qt", "6.8", "--", "an-argument"]
+    installed = [sys.executable, "-S", "-c",
+                 f"import sys; sys.path.insert(0, {str(REPO)!r}); import qtmcp; sys.exit(qtmcp.main())"]
+    subprocess.run(installed + qt_args, env=env, check=True)  # writes __pycache__ (cached bytecode)
+    figures = {
+        "python -S -c pass (floor)": median_ms([sys.executable, "-S", "-c", "pass"], env, runs),
+        "launcher directly": median_ms([str(launcher), "an-argument"], env, runs),
+        "installed: python -S -c 'import qtmcp; qtmcp.main()' --qt 6.8 -- ARGS":
+            median_ms(installed + qt_args, env, runs),
+        "vendored: python -S qtmcp.py --qt 6.8 -- ARGS":
+            median_ms([sys.executable, "-S", str(vendored)] + qt_args, env, runs),
+    }
+    print(f"cached start, median of {runs} runs ({HOST_PLATFORM}, Python {sys.version.split()[0]}):")
+    for name, value in figures.items():
+        print(f"  {value:7.1f} ms  {name}")
+    direct = figures["launcher directly"]
+    for form in ("installed", "vendored"):
+        value = next(v for k, v in figures.items() if k.startswith(form))
+        print(f"  {form}: qtmcp adds {value - direct:.1f} ms to the launcher's own start")
+
+
+def bench_first(work: Path, runs: int = 3) -> None:
+    size = 100 * 1024 * 1024
+    members = [Entry("qtmcp-launcher", b"#!/bin/sh\nexit 0\n", 0o755),
+               Entry("payload.bin", os.urandom(size))]
+    release = build_release(work / "mirror", TAG, [_spec("6.8", members)])
+    build = release.host_build("6.8")
+    qtmcp_times, tool_times, peaks = [], [], []
+    with serve(release.root) as server:
+        url = f"{server.url}/{TAG}/{build.asset}"
+        for run in range(runs):
+            cache = work / f"cache{run}"
+            env = clean_env(cache_dir=cache)
+            env["QTMCP_RELEASE"] = TAG
+            seconds, peak = timed([sys.executable, str(QTMCP), "--mirror", server.url, "--qt", "6.8", "fetch"], env)
+            qtmcp_times.append(seconds)
+            peaks.append(peak)
+            shutil.rmtree(cache)
+            target = work / f"tools{run}"
+            target.mkdir()
+            script = (f"curl -sf -o {target}/a.tar.gz {url} && sha256sum {target}/a.tar.gz >/dev/null "
+                      f"&& mkdir {target}/x && tar xzf {target}/a.tar.gz -C {target}/x")
+            tool_times.append(timed(["sh", "-c", script], env)[0])
+            shutil.rmtree(target)
+    ours, theirs = statistics.median(qtmcp_times), statistics.median(tool_times)
+    print(f"first start, 100 MiB archive ({build.size / 2**20:.0f} MiB tar.gz), median of {runs} runs:")
+    print(f"  {ours:6.2f} s  qtmcp fetch (download, verify, unpack, manifest, rename)")
+    print(f"  {theirs:6.2f} s  curl -o + sha256sum + tar xzf")
+    print(f"  ratio {ours / theirs:.2f}x; qtmcp's peak memory (max RSS) {max(peaks) / 1024:.1f} MiB")
+
+
+def _spec(qt: str, members: list[Entry]):  # type: ignore[no-untyped-def]
+    from fixtures import BuildSpec
+
+    return BuildSpec(qt, HOST_PLATFORM, members=members)
+
+
+def main() -> int:
+    if os.name != "posix":
+        print("bench.py times processes with os.wait4: POSIX only")
+        return 1
+    which = sys.argv[1] if len(sys.argv) > 1 else "all"
+    with tempfile.TemporaryDirectory(prefix="qtmcp-bench-") as tmp:
+        if which in ("all", "cached"):
+            bench_cached(Path(tmp) / "cached")
+        if which in ("all", "first"):
+            bench_first(Path(tmp) / "first")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
