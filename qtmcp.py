@@ -132,10 +132,9 @@ class NotFoundAtBase(Exception):
 class TransientError(Exception):
     """An attempt failed in a way that another attempt may not (retried)."""
 
-    def __init__(self, message: str, retry_after: float | None = None, unreachable: bool = False):
+    def __init__(self, message: str, retry_after: float | None = None):
         super().__init__(message)
         self.retry_after = retry_after
-        self.unreachable = unreachable
 
 
 EXIT_STATUSES = (
@@ -1169,9 +1168,9 @@ def connection_failure(reason: object, url: str) -> Exception:
     if isinstance(reason, ssl.SSLError):
         return SourceError(f"TLS with {host} failed ({reason}); check the proxy or SSL_CERT_FILE")
     if isinstance(reason, socket.gaierror):
-        return TransientError(f"cannot resolve {host}", unreachable=True)
+        return TransientError(f"cannot resolve {host}")
     if isinstance(reason, ConnectionRefusedError):
-        return TransientError(f"{host} refused the connection", unreachable=True)
+        return TransientError(f"{host} refused the connection")
     if isinstance(reason, (socket.timeout, TimeoutError)):
         return TransientError(f"{host} sent nothing for the timeout (--timeout)")
     if isinstance(reason, BaseException):
@@ -1787,6 +1786,11 @@ class Index:
 
 
 def mirror_bases(settings: Settings) -> list[str]:
+    """The bases to try, in order: the mirrors given, else the default release URL."""
+    for base in settings.mirror:
+        scheme = base.partition("://")[0].lower() if "://" in base else ""
+        if not base or scheme not in ("", "http", "https", "file"):
+            raise UsageError(f"bad mirror {mask_url(base)!r}: give an http(s):// or file:// URL, or a directory")
     return settings.mirror or [DEFAULT_BASE]
 
 
@@ -2257,7 +2261,13 @@ def command_mirror(settings: Settings, reporter: Reporter) -> int:
             raise local_failure(error, path) from None
         copied += 1
         size += os.path.getsize(path)
-    write_atomically(os.path.join(out_dir, SUMS_NAME), index.data)
+    sums_path = os.path.join(out_dir, SUMS_NAME)
+    try:
+        with open(sums_path + ".part", "wb") as out:
+            out.write(index.data)
+        replace_file(sums_path + ".part", sums_path)
+    except OSError as error:
+        raise local_failure(error, sums_path) from None
     print(f"mirrored release {tag} into {out_dir}: {copied} archive(s) copied ({human_size(size)}), "
           f"{kept} already there and verified, {SUMS_NAME} "
           + ("matching its pin" if tag in RELEASE_PINS else "copied as served (release not pinned)"))
