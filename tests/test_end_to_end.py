@@ -278,18 +278,24 @@ def _hostile_members(case: str, tmp_path: Path) -> list:
         return [Entry("lib/escape", type="symlink", linkname="../../../../../outside")]
     if case == "absolute symlink":
         return [Entry("lib/escape", type="symlink", linkname=outside.as_posix())]
-    if case == "file written through a symlink":
+    if case == "file written through a symlink leading out":
         return [Entry("lib/escape", type="symlink", linkname="../../../../../outside"),
                 Entry("lib/escape/x", b"escaped\n")]
+    if case == "file written through a symlink inside the build":
+        return [Entry("lib/alias", type="symlink", linkname="../plugins"),
+                Entry("lib/alias/x", b"through a link\n")]
+    if case == "hard link leading out":
+        return [Entry("lib/x", type="hardlink", linkname="../../../../../outside/secret")]
     raise AssertionError(case)
 
 
 HOSTILE = ["climbing name", "deep climbing name", "absolute name", "symlink leading out",
-           "absolute symlink", "file written through a symlink"]
+           "absolute symlink", "file written through a symlink leading out",
+           "file written through a symlink inside the build"]
 
 
-@pytest.mark.parametrize("kind", ["tar.gz", "zip"])
-@pytest.mark.parametrize("case", HOSTILE)
+@pytest.mark.parametrize("kind,case", [(k, c) for c in HOSTILE for k in ("tar.gz", "zip")]
+                         + [("tar.gz", "hard link leading out")])
 def test_archive_with_an_entry_leading_out_is_refused_and_nothing_is_written_anywhere(
         make_release, cache_dir, tmp_path, case, kind):
     outside = tmp_path / "outside"
