@@ -54,8 +54,24 @@ input=None, timeout=60, cwd=None, module=None)``, ``start_qtmcp``,
 ``make_launcher_bytes(os_name, arch=None)``, ``Entry``,
 ``build_archive(path, members, kind)``, ``build_release(root, tag="vTEST",
 builds=None, *, extra_files=None, top_folder=None)``,
-``pinned_module(tmp_path, pins)``, ``tree_snapshot``, ``files_under``,
-``assert_error(cp, status, *needles)``, ``closed_port()``.
+``pinned_module(tmp_path, pins)``, ``tree_snapshot(root)``,
+``files_under(root)``, ``cache_leftovers(cache_root)``,
+``assert_error(cp, status, *needles)``, ``stderr_lines(cp)``, ``text(bytes)``,
+``closed_port()``, ``encode_message(msg)``, ``write_launcher(path)``, the
+server behaviours ``respond_status``, ``respond_redirect``, ``respond_bytes``,
+``respond_truncated``, ``respond_stall``, ``respond_slow``, ``respond_reset``
+and ``FALLTHROUGH``.
+
+Example (a fault-injection test)::
+
+    from fixtures import respond_status, run_qtmcp, text
+
+    def test_a_503_is_retried(release):
+        asset = "/vTEST/" + release.host_build("6.8").asset
+        release.server.route(asset, respond_status(503), times=2)  # then the file
+        cp = run_qtmcp(["--mirror", release.url, "--qt", "6.8", "fetch"])
+        assert cp.returncode == 0, text(cp.stderr)
+        assert len(release.server.requests_for(asset)) == 3
 """
 
 from __future__ import annotations

@@ -44,7 +44,6 @@ import os
 import platform
 import queue
 import re
-import shutil
 import socket
 import stat
 import struct
@@ -412,7 +411,8 @@ class Entry:
     ``name``: the member name exactly as written into the archive (no
     normalisation at all: ``../x``, ``/abs``, ``a\\\\b``, ``C:x`` stay as given).
     ``data``: file content (for a zip symlink the target is written as data).
-    ``mode``: permission bits (0o644 by default; use 0o755 for programs).
+    ``mode``: permission bits (default 0o644 for files and others, 0o755 for
+    folders, 0o777 for symlinks; use 0o755 for programs).
     ``type``: ``file``, ``dir``, ``symlink``, ``hardlink`` (tar only),
     ``fifo``, ``chardev``, ``blockdev``.
     ``linkname``: target of a symlink or hardlink (hardlink: an earlier
@@ -425,7 +425,7 @@ class Entry:
 
     name: str
     data: bytes = b""
-    mode: int = 0o644
+    mode: Optional[int] = None
     type: str = "file"
     linkname: str = ""
     size: Optional[int] = None
@@ -436,6 +436,8 @@ class Entry:
             raise ValueError("Entry.type must be one of %s, not %r" % (_ENTRY_TYPES, self.type))
         if isinstance(self.data, str):
             self.data = self.data.encode("utf-8")
+        if self.mode is None:
+            self.mode = {"dir": 0o755, "symlink": 0o777}.get(self.type, 0o644)
 
     @classmethod
     def coerce(cls, item: Any) -> "Entry":
@@ -472,7 +474,6 @@ def _zip_write(path: Path, entries: List[Entry], compression: int) -> None:
                     data = b""
                 elif e.type == "symlink":
                     kind = stat.S_IFLNK
-                    perm = e.mode & 0o7777 if e.mode != 0o644 else 0o777
                     data = e.linkname.encode("utf-8")
                 elif e.type == "fifo":
                     kind = stat.S_IFIFO
@@ -547,8 +548,6 @@ def _tar_write(path: Path, entries: List[Entry]) -> None:
                     elif e.type == "symlink":
                         info.type = tarfile.SYMTYPE
                         info.linkname = e.linkname
-                        if e.mode == 0o644:
-                            info.mode = 0o777
                     elif e.type == "hardlink":
                         info.type = tarfile.LNKTYPE
                         info.linkname = e.linkname

@@ -406,9 +406,9 @@ def test_cache_list_json_shows_each_install(release, mirror_args, cache_dir):
     path = fetched_path(run_qtmcp(mirror_args + ["--qt", "6.8", "fetch"]))
     cp = run_qtmcp(["cache", "list", "--json"])
     assert cp.returncode == 0, text(cp.stderr)
-    items = json.loads(cp.stdout)
-    assert isinstance(items, list), ("design.md: `cache list --json` is a JSON list of "
-                                     "{release, build, path, sha256, current, size}; got %r" % items)
+    listing = json.loads(cp.stdout)
+    assert listing["cache"] == str(cache_dir)
+    items = listing["installs"]
     assert len(items) == 1
     item = items[0]
     build = release.host_build("6.8")
@@ -449,7 +449,7 @@ def test_cache_clean_all_removes_every_install(release, mirror_args, cache_dir):
 def test_cache_list_of_an_empty_cache_is_an_empty_list():
     cp = run_qtmcp(["cache", "list", "--json"])
     assert cp.returncode == 0, text(cp.stderr)
-    assert json.loads(cp.stdout) == [], "design.md: `cache list --json` is a JSON list"
+    assert json.loads(cp.stdout)["installs"] == []
 
 
 # -- local errors ------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from fixtures import (
     closed_port,
     default_members,
     encode_message,
+    launcher_name,
     native_kind,
     pinned_module,
     run_qtmcp,
@@ -65,7 +66,7 @@ def test_mcp_stream_through_qtmcp_is_byte_for_byte_what_the_launcher_answers(
         release, tmp_path):
     text_5mb = big_text()
     stdin = b"".join(encode_message(m) for m in mcp_script(text_5mb))
-    direct = subprocess.run([str(write_launcher(tmp_path / "direct" / "qtmcp-launcher"))],
+    direct = subprocess.run([str(write_launcher(tmp_path / "direct" / launcher_name(HOST_OS)))],
                             input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             timeout=60)
     assert direct.returncode == 0, text(direct.stderr)

@@ -1,0 +1,288 @@
+"""Private mirrors: credentials (netrc, QTMCP_MIRROR_TOKEN), redirects, proxies, TLS.
+
+Everything is served from 127.0.0.1: a mirror that wants Basic or Bearer
+credentials (netfixtures.AuthGate), a forward proxy written here
+(netfixtures.ForwardProxy) and an HTTPS mirror with the test certificate in
+tests/tls (netfixtures.TlsMirrorServer; see tests/tls/README.md).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from fixtures import (
+    HOST_OS,
+    MirrorServer,
+    assert_error,
+    build_release,
+    respond_redirect,
+    run_qtmcp,
+    text,
+)
+from netfixtures import CA_PEM, AuthGate, ForwardProxy, TlsMirrorServer, basic
+
+TAG = "vTEST"
+USER = "mirror-user"
+PASSWORD = "pa55-w0rd-s3cret"
+TOKEN = "t0ken-4-the-mirror-only"
+SECRETS = (PASSWORD, TOKEN, base64.b64encode(("%s:%s" % (USER, PASSWORD)).encode()).decode())
+
+
+@pytest.fixture
+def other_server(tmp_path):
+    """A second recording HTTP server on 127.0.0.1 (another origin: another port)."""
+    www = tmp_path / "www-other"
+    www.mkdir()
+    server = MirrorServer(www).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def proxy():
+    server = ForwardProxy({"qtmcp-test.invalid": "127.0.0.1"}).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def tls_release(tmp_path):
+    """The release served over HTTPS (tests/tls/server.pem) from 127.0.0.1."""
+    info = build_release(tmp_path / "www-tls", TAG, ["6.8"])
+    server = TlsMirrorServer(info.root).start()
+    try:
+        yield info, server
+    finally:
+        server.stop()
+
+
+def write_netrc(path: Path, entry: str) -> Path:
+    path.write_text(entry, encoding="utf-8")
+    if os.name == "posix":
+        os.chmod(str(path), 0o600)
+    return path
+
+
+def fetch(release, env, *extra):
+    return run_qtmcp(["--mirror", release.url, "--qt", "6.8", "fetch"] + list(extra), env=env)
+
+
+def assert_no_secret(*blobs):
+    for blob in blobs:
+        for secret in SECRETS:
+            assert secret not in blob, "a credential leaked: %r in %r" % (secret, blob)
+
+
+# -- credentials -----------------------------------------------------------------
+
+@pytest.mark.parametrize("entry", [
+    "machine 127.0.0.1 login %s password %s\n" % (USER, PASSWORD),
+    "machine other.example login nobody password nothing\ndefault login %s password %s\n"
+    % (USER, PASSWORD),
+], ids=["host entry", "default entry"])
+def test_credentials_from_the_netrc_file_named_by_NETRC_open_a_basic_auth_mirror(
+        release, qtmcp_env, tmp_path, entry):
+    gate = AuthGate(release.server, [basic(USER, PASSWORD)])
+    netrc = write_netrc(tmp_path / "mirror.netrc", entry)
+    cp = fetch(release, dict(qtmcp_env, NETRC=str(netrc)))
+    assert cp.returncode == 0, text(cp.stderr)
+    assert Path(text(cp.stdout).strip()).is_file()
+    assert gate.refused == 0
+    assert all(r.header("authorization") == basic(USER, PASSWORD) for r in release.server.requests)
+
+
+def test_credentials_from_netrc_in_the_home_folder_open_a_basic_auth_mirror(
+        release, qtmcp_env, home_dir):
+    AuthGate(release.server, [basic(USER, PASSWORD)])
+    write_netrc(home_dir / ".netrc", "machine 127.0.0.1 login %s password %s\n" % (USER, PASSWORD))
+    cp = fetch(release, qtmcp_env)
+    assert cp.returncode == 0, text(cp.stderr)
+
+
+def test_a_mirror_refusing_access_without_credentials_is_a_source_error_naming_host_and_where_to_put_them(
+        release, qtmcp_env):
+    AuthGate(release.server, [basic(USER, PASSWORD)])
+    cp = fetch(release, qtmcp_env)
+    assert_error(cp, 4, "127.0.0.1", "401", "netrc", "QTMCP_MIRROR_TOKEN")
+    assert cp.stdout == b""
+
+
+def test_a_bearer_token_mirror_opens_with_QTMCP_MIRROR_TOKEN(release, qtmcp_env):
+    gate = AuthGate(release.server, ["Bearer " + TOKEN], scheme="Bearer")
+    cp = fetch(release, dict(qtmcp_env, QTMCP_MIRROR_TOKEN=TOKEN))
+    assert cp.returncode == 0, text(cp.stderr)
+    assert gate.refused == 0
+    assert {r.header("authorization") for r in release.server.requests} == {"Bearer " + TOKEN}
+
+
+def test_the_token_wins_over_netrc_where_both_apply(release, qtmcp_env, tmp_path):
+    gate = AuthGate(release.server, ["Bearer " + TOKEN], scheme="Bearer")
+    netrc = write_netrc(tmp_path / "mirror.netrc",
+                        "machine 127.0.0.1 login %s password %s\n" % (USER, PASSWORD))
+    cp = fetch(release, dict(qtmcp_env, NETRC=str(netrc), QTMCP_MIRROR_TOKEN=TOKEN))
+    assert cp.returncode == 0, text(cp.stderr)
+    assert gate.refused == 0
+    assert {r.header("authorization") for r in release.server.requests} == {"Bearer " + TOKEN}
+
+
+# -- credentials and redirects ---------------------------------------------------------
+
+def _credential_env(kind, qtmcp_env, tmp_path):
+    if kind == "token":
+        return dict(qtmcp_env, QTMCP_MIRROR_TOKEN=TOKEN), "Bearer " + TOKEN
+    netrc = write_netrc(tmp_path / "mirror.netrc",
+                        "machine 127.0.0.1 login %s password %s\n" % (USER, PASSWORD))
+    return dict(qtmcp_env, NETRC=str(netrc)), basic(USER, PASSWORD)
+
+
+@pytest.mark.parametrize("kind", ["netrc", "token"])
+def test_a_redirect_to_another_origin_gets_no_credentials_but_the_download_works(
+        release, other_server, qtmcp_env, tmp_path, kind):
+    env, authorization = _credential_env(kind, qtmcp_env, tmp_path)
+    other_server.directory = release.dir  # the same files, on another port
+    gate = AuthGate(release.server, [authorization])
+    asset = release.host_build("6.8").asset
+    gate.redirect("%s/%s" % (TAG, asset), other_server.url_for("%s/%s" % (TAG, asset)))
+
+    cp = fetch(release, env)
+    assert cp.returncode == 0, text(cp.stderr)
+    assert other_server.requests_for("%s/%s" % (TAG, asset)), "the redirect was not followed"
+    assert [r.header("authorization") for r in other_server.requests] == [None] * len(
+        other_server.requests)
+    assert_no_secret(text(cp.stderr))
+
+
+@pytest.mark.parametrize("kind", ["netrc", "token"])
+def test_a_redirect_within_the_mirror_origin_keeps_the_credentials(
+        release, qtmcp_env, tmp_path, kind):
+    env, authorization = _credential_env(kind, qtmcp_env, tmp_path)
+    gate = AuthGate(release.server, [authorization])
+    asset = release.host_build("6.8").asset
+    moved = release.dir / "moved" / TAG / asset
+    moved.parent.mkdir(parents=True)
+    shutil.copyfile(str(release.dir / TAG / asset), str(moved))
+    gate.redirect("%s/%s" % (TAG, asset), "/moved/%s/%s" % (TAG, asset))
+
+    cp = fetch(release, env)
+    assert cp.returncode == 0, text(cp.stderr)
+    followed = release.server.requests_for("moved/%s/%s" % (TAG, asset))
+    assert followed and all(r.header("authorization") == authorization for r in followed)
+    assert gate.refused == 0
+
+
+# -- credentials never shown -------------------------------------------------------------
+
+def test_credentials_never_appear_on_stderr_or_in_the_log_file(release, qtmcp_env, tmp_path):
+    log = tmp_path / "qtmcp.log"
+    netrc = write_netrc(tmp_path / "mirror.netrc",
+                        "machine 127.0.0.1 login %s password %s\n" % (USER, PASSWORD))
+    gate = AuthGate(release.server, [basic(USER, PASSWORD)])
+    ok = fetch(release, dict(qtmcp_env, NETRC=str(netrc), QTMCP_LOG=str(log)))
+    assert ok.returncode == 0, text(ok.stderr)
+
+    gate.accepted = {"Bearer something-else"}
+    refused = run_qtmcp(["--mirror", release.url, "--qt", "6.5", "fetch"],
+                        env=dict(qtmcp_env, NETRC=str(netrc), QTMCP_MIRROR_TOKEN=TOKEN,
+                                 QTMCP_LOG=str(log), QTMCP_DEBUG="1"))
+    assert refused.returncode == 4, text(refused.stderr)
+    assert log.is_file() and log.stat().st_size > 0
+    assert_no_secret(text(ok.stderr), text(refused.stderr), text(refused.stdout),
+                     log.read_text(encoding="utf-8"))
+
+
+def test_a_mirror_url_with_a_user_and_password_is_shown_masked(
+        release, other_server, qtmcp_env, tmp_path):
+    log = tmp_path / "qtmcp.log"
+    parts = other_server.url.split("//")
+    with_password = "%s//%s:%s@%s" % (parts[0], USER, PASSWORD, parts[1])
+    cp = run_qtmcp(["--mirror", with_password, "--mirror", release.url, "--qt", "6.8", "fetch"],
+                   env=dict(qtmcp_env, QTMCP_LOG=str(log)))
+    assert cp.returncode == 0, text(cp.stderr)
+    logged = log.read_text(encoding="utf-8")
+    assert_no_secret(text(cp.stderr), logged)
+    assert USER + ":" not in text(cp.stderr) + logged
+    port = ":%d" % other_server.port
+    notes = [line for line in text(cp.stderr).splitlines() if port in line]
+    assert notes, "the skipped base is not named: " + text(cp.stderr)
+    assert all("@127.0.0.1" + port in line for line in notes), notes  # masked, still recognisable
+
+
+# -- proxies ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "http_proxy"])
+def test_requests_go_through_the_proxy_named_by_the_proxy_variable(
+        release, proxy, qtmcp_env, variable):
+    """The mirror's host name exists only for the proxy (it maps it to
+    127.0.0.1): the install can only work through it."""
+    base = "http://qtmcp-test.invalid:%d" % release.server.port
+    cp = run_qtmcp(["--mirror", base, "--qt", "6.8", "--", "--print-args", "proxied"],
+                   env=dict(qtmcp_env, **{variable: proxy.url}))
+    assert cp.returncode == 0, text(cp.stderr)
+    assert json.loads(cp.stdout) == ["--print-args", "proxied"]
+    asset = release.host_build("6.8").asset
+    assert "%s/%s/SHA256SUMS" % (base, TAG) in proxy.targets()
+    assert "%s/%s/%s" % (base, TAG, asset) in proxy.targets()
+    assert release.server.requests_for("%s/%s" % (TAG, asset))
+
+
+def test_with_a_proxy_variable_and_no_NO_PROXY_even_127_0_0_1_goes_through_the_proxy(
+        release, proxy, qtmcp_env):
+    """urllib proxies every host when a *_proxy variable is set and NO_PROXY
+    is not (proxy_bypass_environment); the NO_PROXY test below relies on it."""
+    cp = fetch(release, dict(qtmcp_env, HTTP_PROXY=proxy.url))
+    assert cp.returncode == 0, text(cp.stderr)
+    assert "%s/%s/SHA256SUMS" % (release.url, TAG) in proxy.targets()
+
+
+@pytest.mark.parametrize("variable,value", [("NO_PROXY", "127.0.0.1"),
+                                            ("no_proxy", "localhost, 127.0.0.1"),
+                                            ("NO_PROXY", "*")])
+def test_no_proxy_covering_the_mirror_host_bypasses_the_proxy(
+        release, proxy, qtmcp_env, variable, value):
+    cp = fetch(release, dict(qtmcp_env, HTTP_PROXY=proxy.url, **{variable: value}))
+    assert cp.returncode == 0, text(cp.stderr)
+    assert proxy.requests == []
+    assert release.server.requests_for("%s/SHA256SUMS" % TAG)
+
+
+# -- TLS ---------------------------------------------------------------------------------------
+
+def test_an_https_mirror_with_an_unknown_certificate_authority_is_a_source_error_naming_SSL_CERT_FILE(
+        tls_release, qtmcp_env):
+    _, server = tls_release
+    env = {k: v for k, v in qtmcp_env.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
+    cp = run_qtmcp(["--mirror", server.url, "--qt", "6.8", "fetch"], env=env, timeout=60)
+    assert_error(cp, 4, "SSL_CERT_FILE")
+    assert server.requests == []
+
+
+def test_an_https_mirror_works_when_SSL_CERT_FILE_names_its_certificate_authority(
+        tls_release, qtmcp_env):
+    info, server = tls_release
+    cp = run_qtmcp(["--mirror", server.url, "--qt", "6.8", "--", "--print-args", "over TLS"],
+                   env=dict(qtmcp_env, SSL_CERT_FILE=str(CA_PEM)))
+    assert cp.returncode == 0, text(cp.stderr)
+    assert json.loads(cp.stdout) == ["--print-args", "over TLS"]
+    assert server.requests_for("%s/%s" % (TAG, info.host_build("6.8").asset))
+
+
+def test_an_https_mirror_that_redirects_to_http_is_refused(tls_release, other_server, qtmcp_env):
+    info, server = tls_release
+    other_server.directory = info.root
+    server.route("/%s/SHA256SUMS" % TAG, respond_redirect(other_server.url_for("%s/SHA256SUMS" % TAG)))
+    cp = run_qtmcp(["--mirror", server.url, "--qt", "6.8", "fetch"],
+                   env=dict(qtmcp_env, SSL_CERT_FILE=str(CA_PEM)))
+    assert_error(cp, 4)
+    assert other_server.requests == []
+    assert server.requests_for("%s/SHA256SUMS" % TAG)
