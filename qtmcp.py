@@ -67,6 +67,8 @@ RATIO_GRACE = 1024 * 1024  # bytes unpacked before the ratio limit applies
 MAX_RATIO = 100  # bytes unpacked per byte of archive
 NAME_PART_MAX = 255  # bytes in one part of a member name
 NAME_MAX = 1024  # bytes in a whole member name
+TAR_HEADER_MAX = 1024 * 1024  # bytes of tar headers (pax, GNU long names) before one member
+MAX_DOWNLOAD = MAX_UNPACKED  # bytes of one downloaded file
 WINDOWS_RESERVED = frozenset(
     ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
     + [p + d for p in ("COM", "LPT") for d in "123456789\u00b9\u00b2\u00b3"]
@@ -347,7 +349,7 @@ def base_file_location(base: str, tag: str, name: str) -> str:
     if base_kind(base) == "http":
         from urllib.parse import quote
 
-        return f"{base.rstrip('/')}/{quote(tag)}/{quote(name)}"
+        return f"{without_login(base).rstrip('/')}/{quote(tag)}/{quote(name)}"
     return os.path.join(local_base_path(base), tag, name)
 
 
@@ -415,19 +417,22 @@ def link_target_parts(link_parts: list[str], target: str) -> list[str]:
         raise refuse("drive letter")
     if len(target.encode("utf-8", "surrogateescape")) > NAME_MAX:
         raise refuse(f"target over {NAME_MAX} bytes")
-    words = [w for w in target.split("/") if w not in ("", ".")]
-    ups = 0
-    while ups < len(words) and words[ups] == "..":
-        ups += 1
-    if ".." in words[ups:]:
+    ups, names = target_words(target)
+    if ".." in names:
         raise refuse("'..' after a name")
     parent = link_parts[:-1]
     if ups > len(parent):
         raise refuse("leads out of the build")
-    resolved = parent[: len(parent) - ups] + words[ups:]
-    if not resolved:
-        raise refuse("points at the build's root")
-    return resolved
+    return parent[: len(parent) - ups] + names
+
+
+def target_words(target: str) -> tuple[int, list[str]]:
+    """(number of leading '..', the names after them) of a link target."""
+    words = [w for w in target.split("/") if w not in ("", ".")]
+    ups = 0
+    while ups < len(words) and words[ups] == "..":
+        ups += 1
+    return ups, words[ups:]
 
 
 def collision_key(parts: list[str]) -> str:
@@ -631,6 +636,8 @@ def read_settings(argv: list[str], environ: dict[str, str]) -> Settings:
             setattr(settings, option.dest, parse_switch(from_env, option.env))
     settings.log = env_value(environ, "QTMCP_LOG")
     settings.token = env_value(environ, "QTMCP_MIRROR_TOKEN")
+    if not all(33 <= ord(c) < 127 for c in settings.token):
+        raise UsageError("QTMCP_MIRROR_TOKEN holds spaces or characters an HTTP header cannot carry")
     debug = env_value(environ, "QTMCP_DEBUG")
     settings.debug = parse_switch(debug, "QTMCP_DEBUG") if debug else False
     if isinstance(settings.timeout, str):
@@ -857,12 +864,20 @@ class FileSink:
         self.close()
         self.hash = self.new_hash()
         self.size = 0
-        self.file = open(self.path, "wb")
+        try:
+            self.file = open(self.path, "wb")
+        except OSError as error:
+            raise local_failure(error, self.path) from None
 
     def write(self, chunk: bytes) -> None:
-        self.file.write(chunk)
-        self.hash.update(chunk)
         self.size += len(chunk)
+        if self.size > MAX_DOWNLOAD:
+            raise SourceError(f"{self.label or self.path} is over {human_size(MAX_DOWNLOAD)}: refused")
+        self.hash.update(chunk)
+        try:
+            self.file.write(chunk)
+        except OSError as error:  # a full disk is not worth a retry
+            raise local_failure(error, self.path) from None
 
     def close(self) -> None:
         if self.file is not None:
@@ -974,6 +989,8 @@ class Fetcher:
         with response:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
+            if total is not None and isinstance(sink, FileSink) and total > MAX_DOWNLOAD:
+                raise SourceError(f"{mask_url(url)} is over {human_size(MAX_DOWNLOAD)}: refused")
             try:
                 got = self.stream(response, sink, mask_url(url), total)
             except (OSError, http.client.HTTPException) as error:
@@ -1086,10 +1103,11 @@ class Fetcher:
         origin = url_origin(base)
         found = None
         if base != DEFAULT_BASE and origin != url_origin(DEFAULT_BASE):
+            login = url_login(base)
             if self.settings.token:
                 found = (origin, "Bearer " + self.settings.token)
             else:
-                login = netrc_login(origin[1], self.reporter)
+                login = login or netrc_login(origin[1], self.reporter)
                 if login:
                     import base64
 
@@ -1097,6 +1115,23 @@ class Fetcher:
                     found = (origin, "Basic " + base64.b64encode(pair).decode("ascii"))
         self.credentials[base] = found
         return found
+
+
+def url_login(url: str) -> tuple[str, str] | None:
+    """(user, password) written into an http(s) URL, or None."""
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(url)
+    if parts.username is None:
+        return None
+    return unquote(parts.username), unquote(parts.password or "")
+
+
+def without_login(url: str) -> str:
+    """`url` without the user and password it may carry."""
+    scheme, sep, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}{sep}{authority.rpartition('@')[2]}{slash}{path}" if sep else url
 
 
 def netrc_login(host: str, reporter: Reporter) -> tuple[str, str] | None:
@@ -1108,8 +1143,11 @@ def netrc_login(host: str, reporter: Reporter) -> tuple[str, str] | None:
         return None
     try:
         entry = netrc.netrc(path).authenticators(host)
-    except (netrc.NetrcParseError, OSError) as error:
-        reporter.note(f"ignoring {path}: {getattr(error, 'msg', error)}")
+    except netrc.NetrcParseError as error:
+        reporter.note(f"ignoring {path}: it cannot be parsed (line {error.lineno})")
+        return None
+    except OSError as error:
+        reporter.note(f"ignoring {path}: {describe_error(error)}")
         return None
     if not entry:
         return None
@@ -1141,7 +1179,7 @@ def parse_retry_after(value: str | None) -> float | None:
         return None
     value = value.strip()
     if value.isdigit():
-        return float(value)
+        return float(min(int(value), 10**7))
     import email.utils
     import time
 
@@ -1151,7 +1189,7 @@ def parse_retry_after(value: str | None) -> float | None:
         return None
     if when is None:
         return None
-    return max(0.0, when.timestamp() - time.time())
+    return min(max(0.0, when.timestamp() - time.time()), 1e7)
 
 
 def connection_failure(reason: object, url: str) -> Exception:
@@ -1198,6 +1236,7 @@ class TreeWriter:
         self.files: dict[str, tuple[int, str]] = {}  # path -> (size, sha256)
         self.links: list[tuple[list[str], str, list[str]]] = []  # (parts, target, resolved)
         self.total = 0
+        self.packed: CountingReader | None = None  # a tar.gz's compressed bytes read so far
 
     def claim(self, name: str, kind: str) -> list[str]:
         """Check a new entry's name against those before it; return its parts."""
@@ -1260,6 +1299,10 @@ class TreeWriter:
                     self.total += len(chunk)
                     if self.total > MAX_UNPACKED:
                         raise ArchiveError(f"archive refused: it unpacks to over {human_size(MAX_UNPACKED)}")
+                    if self.packed and self.total > RATIO_GRACE and self.total > MAX_RATIO * self.packed.count:
+                        raise ArchiveError(
+                            f"archive refused: a decompression bomb (over {MAX_RATIO} bytes unpacked per byte)"
+                        )
                     if entry_limit is not None:
                         entry_limit(size)
                     digest.update(chunk)
@@ -1274,20 +1317,21 @@ class TreeWriter:
         self.links.append((parts, target, link_target_parts(parts, target)))
 
     def add_hardlink(self, name: str, target: str) -> None:
-        """A tar hard link: a copy of an earlier file of the same archive."""
-        import shutil
+        """A tar hard link: a copy of an earlier file of the same archive.
 
+        The copy is written like any file, so it counts against the limits.
+        """
         target_path = "/".join(member_parts(target, False, self.windows))
         if target_path not in self.files:
             raise ArchiveError(f"unsafe archive: hard link {name!r} to {target!r}, not an earlier file")
-        parts = self.claim(name, "file")
-        path = self.path_of(parts)
-        self.make_dirs(os.path.dirname(path))
+        source_path = self.path_of(target_path.split("/"))
         try:
-            shutil.copy2(self.path_of(target_path.split("/")), path, follow_symlinks=False)
+            source = open(source_path, "rb")
+            mode = os.fstat(source.fileno()).st_mode
         except OSError as error:
-            raise local_failure(error, path) from None
-        self.files["/".join(parts)] = self.files[target_path]
+            raise local_failure(error, source_path) from None
+        with source:
+            self.add_file(name, mode, source)
 
     def make_dirs(self, path: str) -> None:
         try:
@@ -1305,7 +1349,8 @@ class TreeWriter:
 
         copies = []
         for parts, target, resolved in self.links:
-            if resolved[: len(prefix)] != prefix or len(resolved) <= len(prefix):
+            climbs_to = len(parts) - 1 - target_words(target)[0]  # depth the target climbs to
+            if resolved[: len(prefix)] != prefix or climbs_to < len(prefix):
                 raise ArchiveError(f"unsafe link {'/'.join(parts)!r} -> {target!r}: leads out of the build")
             is_dir = self.kinds.get(collision_key(resolved)) == "dir"
             try:
@@ -1370,15 +1415,23 @@ class CountingReader:
 
 
 class RatioGuard:
-    """The unpacked stream of a tar.gz: refuses a bomb as it is read."""
+    """The unpacked stream of a tar.gz: refuses a bomb as it is read.
+
+    `limit` is the stream position past which reading is refused: the unpack
+    loop moves it past each member's data plus TAR_HEADER_MAX, so that no
+    header (a pax or GNU long-name record is read whole) can take more memory.
+    """
 
     def __init__(self, unpacked, packed: CountingReader):  # type: ignore[no-untyped-def]
         self.unpacked = unpacked
         self.packed = packed
         self.count = 0
+        self.limit = TAR_HEADER_MAX
 
     def read(self, size: int = -1) -> bytes:
-        data = self.unpacked.read(size)
+        if self.count >= self.limit:
+            raise ArchiveError(f"archive refused: a tar header over {human_size(TAR_HEADER_MAX)}")
+        data = self.unpacked.read(size if 0 <= size <= CHUNK else CHUNK)
         self.count += len(data)
         if self.count > RATIO_GRACE and self.count > MAX_RATIO * max(self.packed.count, 1):
             raise ArchiveError(
@@ -1467,10 +1520,15 @@ def unpack_tar_gz(path: str, writer: TreeWriter) -> None:
 
     with open(path, "rb") as raw:
         packed = CountingReader(raw)
+        writer.packed = packed
         with gzip.GzipFile(fileobj=packed, mode="rb") as unpacked:
             stream = RatioGuard(unpacked, packed)
             with tarfile.open(fileobj=stream, mode="r|") as archive:  # type: ignore[arg-type]
                 for member in archive:
+                    data_end = member.offset_data + -(-member.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+                    stream.limit = data_end + TAR_HEADER_MAX + tarfile.RECORDSIZE
+                    if member.issparse():
+                        raise ArchiveError(f"archive refused: {member.name!r} is a sparse file")
                     if member.isdir():
                         writer.add_dir(member.name)
                     elif member.issym():
@@ -1531,6 +1589,16 @@ def is_complete(install: str, os_name: str) -> bool:
     return os.path.isfile(os.path.join(install, MANIFEST_NAME)) and os.path.isfile(
         launcher_path(install, os_name)
     )
+
+
+def install_has(install: str, digest: str, os_name: str) -> bool:
+    """True if `install` is complete and its manifest records this archive digest."""
+    if not is_complete(install, os_name):
+        return False
+    try:
+        return read_manifest(install).get("sha256") == digest
+    except LocalError:
+        return False
 
 
 def cached_launcher(root: str, tag: str, key: str, os_name: str) -> str | None:
@@ -1609,17 +1677,17 @@ def remove_path(path: str) -> None:
         retry_windows(lambda: shutil.rmtree(path, onerror=make_writable_and_retry))
 
 
-def discard_tree(path: str, tag_dir: str) -> None:
+def discard_tree(path: str, tag_dir: str, key: str) -> None:
     """Take an install out of use by one rename, then remove it.
 
-    So a kill half-way leaves a `.trash-` folder for `cache clean`, never a
-    half-removed install that a start could take for complete.
+    So a kill half-way leaves a temporary folder of the build (removed under
+    its lock later), never a half-removed install that a start could use.
     """
     import tempfile
 
     if not os.path.exists(path):
         return
-    trash = tempfile.mkdtemp(prefix=".trash-", dir=tag_dir)
+    trash = tempfile.mkdtemp(prefix=work_prefix(key) + "trash-", dir=tag_dir)
     retry_windows(lambda: os.rename(path, os.path.join(trash, "old")))
     try:
         remove_path(trash)
@@ -1655,6 +1723,10 @@ class BuildLock:
                 import fcntl
 
                 fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if not same_file(self.fd, self.path):  # removed by `cache clean` meanwhile
+                    os.close(self.fd)
+                    self.fd = -1
+                    return self.try_acquire()
             return True
         except OSError:
             os.close(self.fd)
@@ -1695,19 +1767,28 @@ class BuildLock:
         self.fd = -1
 
 
+def same_file(fd: int, path: str) -> bool:
+    try:
+        held, named = os.fstat(fd), os.stat(path)
+    except OSError:
+        return False
+    return (held.st_dev, held.st_ino) == (named.st_dev, named.st_ino)
+
+
 def lock_path(tag_dir: str, key: str) -> str:
     return os.path.join(tag_dir, f".{key}.lock")
 
 
 def work_prefix(key: str) -> str:
-    return f".tmp-{key}-"
+    """Temporary folders of one build's installs start with this (trash too)."""
+    return f".tmp-{key}~"
 
 
 def remove_dead_work(tag_dir: str, key: str) -> int:
     """Remove what dead runs left while installing `key` (call with its lock held)."""
     removed = 0
     for entry in list_dir(tag_dir):
-        if entry.startswith(work_prefix(key)) or entry.startswith(".trash-"):
+        if entry.startswith(work_prefix(key)):
             remove_path(os.path.join(tag_dir, entry))
             removed += 1
     return removed
@@ -1750,7 +1831,7 @@ def install_tree(work: str, archive: str, final: str, info: dict, os_name: str) 
     staged = os.path.join(work, "install")
     make_dirs(unpacked)
     make_dirs(staged)
-    writer = TreeWriter(unpacked, windows=os_name == "windows")
+    writer = TreeWriter(unpacked, windows=os_name == "windows" or os.name == "nt")
     unpack_archive(archive, writer)
     prefix = writer.top_folder(launcher_name(os_name))
     writer.finish(prefix)
@@ -1766,7 +1847,7 @@ def install_tree(work: str, archive: str, final: str, info: dict, os_name: str) 
     except OSError as error:
         raise local_failure(error, staged) from None
     if os.path.exists(final):  # an install whose launcher went missing, or a repair
-        discard_tree(final, os.path.dirname(final))
+        discard_tree(final, os.path.dirname(final), info["build"])
     try:
         retry_windows(lambda: os.rename(staged, final))
     except OSError as error:
@@ -1787,11 +1868,14 @@ class Index:
 
 def mirror_bases(settings: Settings) -> list[str]:
     """The bases to try, in order: the mirrors given, else the default release URL."""
+    bases: list[str] = []
     for base in settings.mirror:
         scheme = base.partition("://")[0].lower() if "://" in base else ""
         if not base or scheme not in ("", "http", "https", "file"):
             raise UsageError(f"bad mirror {mask_url(base)!r}: give an http(s):// or file:// URL, or a directory")
-    return settings.mirror or [DEFAULT_BASE]
+        if base not in bases:
+            bases.append(base)
+    return bases or [DEFAULT_BASE]
 
 
 def read_index(fetcher: Fetcher, tag: str, bases: list[str] | None = None) -> Index:
@@ -1930,7 +2014,9 @@ def install_with(settings: Settings, reporter: Reporter, qt: str, platform: tupl
 
     `acquire(dest, installed)` puts the verified archive at `dest` and returns
     an Acquired (with source "" when `installed(digest)` says it is there).
-    With `reuse`, an install that another qtmcp finished meanwhile is used.
+    With `reuse`, an install that another qtmcp finished meanwhile is used and
+    the build's pointer is moved to the install; a repair (no `reuse`) replaces
+    the install and leaves the pointer as it is.
     """
     import tempfile
 
@@ -1940,7 +2026,7 @@ def install_with(settings: Settings, reporter: Reporter, qt: str, platform: tupl
     tag_dir = os.path.join(root, tag)
     make_dirs(tag_dir)
     with BuildLock(lock_path(tag_dir, key), f"{key} of {tag}", reporter):
-        if reuse and not settings.refresh:
+        if reuse and not settings.refresh and not settings.sha256:
             found = cached_launcher(root, tag, key, platform[0])
             if found:
                 return found
@@ -1951,7 +2037,7 @@ def install_with(settings: Settings, reporter: Reporter, qt: str, platform: tupl
             raise local_failure(error, tag_dir) from None
         try:
             def installed(digest: str) -> bool:
-                return reuse and is_complete(os.path.join(tag_dir, install_name(key, digest)), platform[0])
+                return reuse and install_has(os.path.join(tag_dir, install_name(key, digest)), digest, platform[0])
 
             archive = os.path.join(work, "archive")
             got = acquire(archive, installed)
@@ -1961,7 +2047,8 @@ def install_with(settings: Settings, reporter: Reporter, qt: str, platform: tupl
                         "source": got.source}
                 install_tree(work, archive, final, info, platform[0])
                 reporter.note(f"installed {got.asset} into {final}")
-            write_atomically(pointer_path(tag_dir, key), (os.path.basename(final) + "\n").encode())
+            if reuse:
+                write_atomically(pointer_path(tag_dir, key), (os.path.basename(final) + "\n").encode())
         finally:
             remove_path(work)
     return launcher_path(final, platform[0])
@@ -1981,10 +2068,17 @@ def install_build(settings: Settings, reporter: Reporter, qt: str, platform: tup
 
 
 def ensure_build(settings: Settings, reporter: Reporter, qt: str, platform: tuple[str, str]) -> str:
-    """The launcher of the build: from the cache if it is there, else installed now."""
-    if not settings.refresh:
-        found = cached_launcher(cache_root(settings, os.environ), release_tag(settings),
-                                build_key(qt, platform), platform[0])
+    """The launcher of the build: from the cache if it is there, else installed now.
+
+    With --sha256 only the install of that archive will do.
+    """
+    root, tag, key = cache_root(settings, os.environ), release_tag(settings), build_key(qt, platform)
+    if settings.sha256:
+        install = os.path.join(root, tag, install_name(key, settings.sha256))
+        if install_has(install, settings.sha256, platform[0]):
+            return launcher_path(install, platform[0])
+    elif not settings.refresh:
+        found = cached_launcher(root, tag, key, platform[0])
         if found:
             return found
     return install_build(settings, reporter, qt, platform)
@@ -2425,8 +2519,8 @@ def build_keys_in(tag_dir: str) -> set[str]:
             keys.add(entry[: -len(".current")])
         elif entry.startswith(".") and entry.endswith(".lock"):
             keys.add(entry[1: -len(".lock")])
-        elif entry.startswith(".tmp-qt") and len(entry) > 14:
-            keys.add(entry[len(".tmp-"): -9])
+        elif entry.startswith(".tmp-qt") and "~" in entry:
+            keys.add(entry[len(".tmp-"): entry.index("~")])
         elif entry.startswith("qt") and len(entry) > 17 and entry[-17] == "-":
             keys.add(entry[:-17])
     return keys
@@ -2468,16 +2562,18 @@ def clean_cache(settings: Settings, reporter: Reporter, root: str) -> int:
                         entry.startswith(key + "-") and len(entry) == len(key) + 17)
                     if ours and entry != keep:
                         freed += tree_size(path)
-                        discard_tree(path, tag_dir)
+                        discard_tree(path, tag_dir, key)
                         removed += 1
                 if not keep_release:
-                    remove_path(lock_path(tag_dir, key))
+                    try:  # while we hold it: a waiter then finds it gone and takes a new one
+                        os.remove(lock_path(tag_dir, key))
+                    except OSError:
+                        pass  # Windows: a held file cannot be removed; it stays, empty
             finally:
                 lock.release()
         for entry in list_dir(tag_dir):
             path = os.path.join(tag_dir, entry)
-            stale = entry.startswith(".trash-") or (
-                entry.startswith(".tmp-file-") and time.time() - os.path.getmtime(path) > 3600)
+            stale = entry.startswith(".tmp-file-") and time.time() - os.path.getmtime(path) > 3600
             if stale or (not keep_release and entry == SUMS_NAME and not busy):
                 freed += tree_size(path) if os.path.isdir(path) else 0
                 remove_path(path)

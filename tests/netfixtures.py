@@ -16,7 +16,8 @@ Used by test_mirrors_offline.py, test_private_mirrors.py and test_integrity.py.
 * ``ForwardProxy``: a small HTTP forward proxy on 127.0.0.1 that takes
   absolute-form ``GET http://host:port/path`` requests, records them, and
   fetches from the origin with ``http.client`` (``hosts`` maps made-up host
-  names such as ``qtmcp-test.invalid`` to 127.0.0.1).
+  names such as ``qtmcp-test.invalid`` to 127.0.0.1); ``CONNECT host:port``
+  opens a tunnel (https:// through the proxy), recorded as well.
 * ``TlsMirrorServer``: a ``MirrorServer`` speaking HTTPS with the test
   certificate in ``tests/tls`` (valid for 127.0.0.1 and localhost).
 * ``basic(user, password)``: the ``Authorization`` value for HTTP Basic.
@@ -29,6 +30,7 @@ import http.client
 import http.server
 import importlib
 import os
+import socket
 import ssl
 import sys
 import threading
@@ -193,6 +195,45 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
             self._answer(502, [], ("proxy: %s\n" % error).encode("utf-8"))
             return
         self._answer(status, [(k, v) for k, v in got if k.lower() not in _HOP_BY_HOP], body, reason)
+
+    def do_CONNECT(self) -> None:  # noqa: N802
+        """A tunnel (for https:// through the proxy): bytes both ways, unread."""
+        server: ForwardProxy = self.server  # type: ignore[assignment]
+        server.record(self.command, self.path, {k: v for k, v in self.headers.items()})
+        host, _, port = self.path.rpartition(":")
+        try:
+            upstream = socket.create_connection((server.hosts.get(host.lower(), host), int(port)),
+                                                timeout=30)
+        except (OSError, ValueError) as error:
+            self._answer(502, [], ("proxy: %s\n" % error).encode("utf-8"))
+            return
+        self.send_response(200, "Connection established")
+        self.end_headers()
+        self.wfile.flush()
+        client = self.connection
+
+        def pump(source: socket.socket, sink: socket.socket) -> None:
+            try:
+                while True:
+                    data = source.recv(65536)
+                    if not data:
+                        break
+                    sink.sendall(data)
+            except OSError:
+                pass
+            finally:
+                for end in (sink, source):
+                    try:
+                        end.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+        back = threading.Thread(target=pump, args=(upstream, client), daemon=True)
+        back.start()
+        pump(client, upstream)
+        back.join(30)
+        upstream.close()
+        self.close_connection = True
 
     def _answer(self, status: int, headers: List[Tuple[str, str]], body: bytes,
                 reason: Optional[str] = None) -> None:

@@ -42,6 +42,7 @@ import time
 import unicodedata
 import uuid
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence
 
@@ -309,6 +310,33 @@ def write_zip_sizes(declared: int, data: bytes, compression: int) -> Callable[[P
     return builder
 
 
+def write_zip_liar(declared: int, data: bytes, compression: int) -> Callable[[Path, str, Context], Path]:
+    """A zip whose ``share/liar.bin`` holds ``data`` (all of it compressed in
+    the archive) but declares only ``declared`` bytes, with the CRC-32 of
+    those first ``declared`` bytes: a reader that stops at the declared size
+    sees a sound entry; only counting what the entry really holds shows the lie."""
+
+    def builder(path: Path, kind: str, ctx: Context) -> Path:
+        build_archive(path, ctx.base() + [Entry("share/liar.bin", data)], "zip", compression=compression)
+        crc = zlib.crc32(data[:declared]) & 0xFFFFFFFF
+        raw = bytearray(path.read_bytes())
+        eocd = raw.rfind(b"PK\x05\x06")
+        count, _, pos = struct.unpack_from("<HII", raw, eocd + 10)
+        for _ in range(count):
+            name_len, extra_len, comment_len = struct.unpack_from("<HHH", raw, pos + 28)
+            local = struct.unpack_from("<I", raw, pos + 42)[0]
+            if bytes(raw[pos + 46:pos + 46 + name_len]) == b"share/liar.bin":
+                struct.pack_into("<I", raw, pos + 16, crc)      # central: CRC-32
+                struct.pack_into("<I", raw, pos + 24, declared)  # central: uncompressed size
+                struct.pack_into("<I", raw, local + 14, crc)     # local: CRC-32
+                struct.pack_into("<I", raw, local + 22, declared)  # local: uncompressed size
+            pos += 46 + name_len + extra_len + comment_len
+        path.write_bytes(bytes(raw))
+        return path
+
+    return builder
+
+
 def write_encrypted_zip(path: Path, kind: str, ctx: Context) -> Path:
     """A zip whose probe entry says it is encrypted (flag bit 0 set)."""
     build_archive(path, ctx.base(), "zip")
@@ -357,6 +385,10 @@ HOSTILE += [
          builder=write_zip_sizes(1000, b"x" * 300_000, zipfile.ZIP_DEFLATED)),
     Case("zip entry longer than its declared size (stored)", lambda c: [], formats=("zip",),
          builder=write_zip_sizes(1000, b"x" * 300_000, zipfile.ZIP_STORED)),
+    Case("zip entry longer than its declared size, CRC of the declared part (deflated)",
+         lambda c: [], formats=("zip",), builder=write_zip_liar(1000, b"y" * 300_000, zipfile.ZIP_DEFLATED)),
+    Case("zip entry longer than its declared size, CRC of the declared part (stored)",
+         lambda c: [], formats=("zip",), builder=write_zip_liar(1000, b"y" * 300_000, zipfile.ZIP_STORED)),
     Case("zip entry marked encrypted", lambda c: [], formats=("zip",), builder=write_encrypted_zip),
     Case("not an archive", lambda c: [], builder=write_garbage),
     Case("archive cut in half", lambda c: [], builder=write_truncated),
@@ -375,7 +407,9 @@ FETCHED = {
     "names differing only in case Lib/a lib/b", "names differing only in Unicode normalization",
     "a file then a file inside it", "a part over 255 bytes", "a name over 1024 bytes",
     "windows build: CON", "windows build: ab:c", "bomb of 200 MiB of zeros",
-    "zip entry longer than its declared size (deflated)", "archive cut in half", "launcher missing",
+    "zip entry longer than its declared size (deflated)",
+    "zip entry longer than its declared size, CRC of the declared part (deflated)",
+    "archive cut in half", "launcher missing",
 }
 assert FETCHED <= {case.id for case in HOSTILE}, FETCHED - {case.id for case in HOSTILE}
 

@@ -10,6 +10,7 @@ in itself, but not what the pin vouches for.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -71,7 +72,8 @@ def test_a_pinned_release_from_a_tampered_mirror_is_refused_naming_expected_and_
     module = pinned_module(tmp_path / "pinned", {TAG: pin})
     tamper(release, tmp_path)
     cp = run_qtmcp(["--mirror", release.url, "--qt", "6.8", "--", "--print-args"], module=module)
-    assert_error(cp, 5, "SHA256SUMS", pin, release.sha256_of_sums)
+    assert_error(cp, 5, "SHA256SUMS", "127.0.0.1:%d" % release.server.port, pin,
+                 release.sha256_of_sums)
     assert cp.stdout == b""
     assert cache_leftovers(cache_dir) == []
     assert not any(p.endswith("SHA256SUMS") for p in files_under(cache_dir))
@@ -124,6 +126,49 @@ def test_the_pin_holds_for_install_with_sums(release, tmp_path, cache_dir):
     assert ok.returncode == 0, text(ok.stderr)
 
 
+def test_a_pinned_release_may_take_its_archive_from_another_base_than_its_sha256sums(
+        release, tmp_path):
+    """The pin vouches for the index wherever it comes from, so the archive
+    may come from any base."""
+    module = pinned_module(tmp_path / "pinned", {TAG: release.sha256_of_sums})
+    index_only = tmp_path / "index-only"
+    (index_only / TAG).mkdir(parents=True)
+    (index_only / TAG / "SHA256SUMS").write_bytes(release.sums)
+    release.info.sums_path.unlink()  # the http base: archives, no SHA256SUMS
+    cp = run_qtmcp(["--mirror", str(index_only), "--mirror", release.url, "--qt", "6.8", "fetch"],
+                   module=module)
+    assert cp.returncode == 0, text(cp.stderr)
+    assert release.server.requests_for("%s/%s" % (TAG, release.host_build("6.8").asset))
+
+
+def test_a_sha256sums_that_misses_the_pin_stops_at_once_even_if_a_later_base_is_genuine(
+        release, tmp_path, cache_dir):
+    pin = release.sha256_of_sums
+    module = pinned_module(tmp_path / "pinned", {TAG: pin})
+    tampered = tmp_path / "tampered"
+    (tampered / TAG).mkdir(parents=True)
+    (tampered / TAG / "SHA256SUMS").write_bytes(release.sums + b"\n")
+    cp = run_qtmcp(["--mirror", str(tampered), "--mirror", release.url, "--qt", "6.8", "fetch"],
+                   module=module)
+    assert_error(cp, 5, pin)
+    assert release.server.requests == []
+    assert cache_leftovers(cache_dir) == []
+
+
+def test_an_archive_that_misses_its_digest_stops_at_once_even_if_a_later_base_is_genuine(
+        release, tmp_path, cache_dir):
+    bad = tmp_path / "bad-base"
+    shutil.copytree(str(release.info.dir), str(bad / TAG))
+    asset = release.host_build("6.8").asset
+    data = bytearray((bad / TAG / asset).read_bytes())
+    data[-1] ^= 0xFF
+    (bad / TAG / asset).write_bytes(bytes(data))  # SHA256SUMS kept: the archive now misses it
+    cp = run_qtmcp(["--mirror", str(bad), "--mirror", release.url, "--qt", "6.8", "fetch"])
+    assert_error(cp, 5, asset, str(bad), release.digests[asset])
+    assert release.server.requests == []
+    assert cache_leftovers(cache_dir) == []
+
+
 # -- unpinned releases and --sha256 ----------------------------------------------------------
 
 def test_an_unpinned_release_warns_on_stderr_and_still_installs(release):
@@ -153,7 +198,8 @@ def test_sha256_with_a_wrong_digest_and_no_sha256sums_leaves_no_archive_or_insta
     release.info.sums_path.unlink()
     wrong = "ab" * 32
     cp = fetch(release, "--sha256", wrong)
-    assert_error(cp, 5, wrong, release.host_build("6.8").sha256)
+    build = release.host_build("6.8")
+    assert_error(cp, 5, build.asset, "127.0.0.1:%d" % release.server.port, wrong, build.sha256)
     assert cache_leftovers(cache_dir) == []
 
 
@@ -177,6 +223,11 @@ def installed(release, cache_dir):
 
 
 PLUGIN = {"windows": "qoffscreen.dll", "macos": "libqoffscreen.dylib"}.get(HOST_OS, "libqoffscreen.so")
+
+
+def test_verify_of_an_empty_cache_is_0():
+    cp = run_qtmcp(["verify"])
+    assert cp.returncode == 0, text(cp.stdout) + text(cp.stderr)
 
 
 def test_verify_after_an_install_is_0(installed):
@@ -208,6 +259,21 @@ def test_verify_reports_an_added_file_and_exits_5(installed):
     assert cp.returncode == 5, text(cp.stdout) + text(cp.stderr)
     added = report_lines(cp, "added")
     assert len(added) == 1 and "dropped-in.txt" in added[0], added
+
+
+@pytest.mark.skipif(HOST_OS == "windows",
+                    reason="the test builds carry symbolic links only off Windows "
+                           "(making links there needs a privilege)")
+def test_verify_reports_a_symbolic_link_pointing_elsewhere_as_changed(installed):
+    links = [p for p in installed.rglob("*") if p.is_symlink()]
+    assert links, "the build has no symbolic link to change"
+    link = links[0]
+    link.unlink()
+    os.symlink("somewhere-else", str(link))
+    cp = run_qtmcp(["verify"])
+    assert cp.returncode == 5, text(cp.stdout) + text(cp.stderr)
+    changed = report_lines(cp, "changed")
+    assert len(changed) == 1 and link.name in changed[0], changed
 
 
 def test_verify_repair_reinstalls_what_differs_and_a_later_verify_is_0(release, installed):

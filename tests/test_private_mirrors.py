@@ -23,6 +23,7 @@ from fixtures import (
     assert_error,
     build_release,
     respond_redirect,
+    respond_status,
     run_qtmcp,
     text,
 )
@@ -134,6 +135,37 @@ def test_the_token_wins_over_netrc_where_both_apply(release, qtmcp_env, tmp_path
     assert cp.returncode == 0, text(cp.stderr)
     assert gate.refused == 0
     assert {r.header("authorization") for r in release.server.requests} == {"Bearer " + TOKEN}
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_mirror_that_refuses_access_is_skipped_with_a_note_for_the_next(
+        release, other_server, qtmcp_env, status):
+    other_server.route(lambda path: True, respond_status(status, b"go away\n"))
+    cp = run_qtmcp(["--mirror", other_server.url, "--mirror", release.url, "--qt", "6.8", "fetch"],
+                   env=qtmcp_env)
+    assert cp.returncode == 0, text(cp.stderr)
+    notes = [line for line in text(cp.stderr).splitlines() if ":%d" % other_server.port in line]
+    assert notes and not any(line.startswith("qtmcp: error:") for line in notes), text(cp.stderr)
+
+
+def test_credentials_never_go_to_the_default_release_host(qtmcp_env, tmp_path, monkeypatch):
+    """In-process: the default base is on the internet, so the rule is checked
+    on the Fetcher itself (token and a netrc entry for github.com and the
+    default entry are all there, and none is used)."""
+    from netfixtures import import_qtmcp
+
+    qtmcp = import_qtmcp()
+    netrc = write_netrc(tmp_path / "all.netrc", "machine github.com login u password %s\n"
+                        "default login u password %s\n" % (PASSWORD, PASSWORD))
+    monkeypatch.setenv("NETRC", str(netrc))
+    settings = qtmcp.read_settings(["--release", TAG], {"QTMCP_MIRROR_TOKEN": TOKEN})
+    fetcher = qtmcp.Fetcher(settings, qtmcp.Reporter(quiet=True), [qtmcp.DEFAULT_BASE])
+    assert fetcher.credential_for(qtmcp.DEFAULT_BASE) is None
+    same_origin = "https://github.com/ssss2art/QtMcp/releases/download/"
+    assert fetcher.credential_for(same_origin) is None
+    mirror = "https://mirror.example.com/qtmcp"
+    found = fetcher.credential_for(mirror)
+    assert found is not None and found[1] == "Bearer " + TOKEN
 
 
 # -- credentials and redirects ---------------------------------------------------------
@@ -254,6 +286,22 @@ def test_no_proxy_covering_the_mirror_host_bypasses_the_proxy(
     assert cp.returncode == 0, text(cp.stderr)
     assert proxy.requests == []
     assert release.server.requests_for("%s/SHA256SUMS" % TAG)
+
+
+def test_an_https_mirror_goes_through_the_https_proxy_tunnel(tls_release, proxy, qtmcp_env):
+    """CONNECT through the proxy; the certificate is still checked end to end."""
+    info, server = tls_release
+    env = dict(qtmcp_env, HTTPS_PROXY=proxy.url, SSL_CERT_FILE=str(CA_PEM))
+    cp = run_qtmcp(["--mirror", server.url, "--qt", "6.8", "fetch"], env=env)
+    assert cp.returncode == 0, text(cp.stderr)
+    assert ("CONNECT", "127.0.0.1:%d" % server.port) in [(m, t) for m, t, _ in proxy.requests]
+    assert server.requests_for("%s/%s" % (TAG, info.host_build("6.8").asset))
+
+    # Qt 6.5 is not cached, so the index is read again: through the tunnel,
+    # without the test CA this time.
+    without_ca = {k: v for k, v in env.items() if k != "SSL_CERT_FILE"}
+    refused = run_qtmcp(["--mirror", server.url, "--qt", "6.5", "fetch"], env=without_ca)
+    assert_error(refused, 4, "SSL_CERT_FILE")
 
 
 # -- TLS ---------------------------------------------------------------------------------------

@@ -131,6 +131,11 @@ def test_parse_sums_accepts_the_binary_marker_blank_lines_crlf_and_no_final_newl
         "qtmcp-qt6.8-linux.tar.gz": HEX_A, "qtmcp-qt6.8-macos-arm64.zip": HEX_B}
 
 
+def test_parse_sums_reads_hex_digits_in_capitals_as_the_same_digest():
+    data = ("%s  qtmcp-qt6.8-linux.tar.gz\n" % HEX_B.upper()).encode()
+    assert qtmcp.parse_sums(data, "here") == {"qtmcp-qt6.8-linux.tar.gz": HEX_B}
+
+
 def test_parse_sums_of_an_empty_file_lists_nothing():
     assert qtmcp.parse_sums(b"", "here") == {}
 
