@@ -865,7 +865,8 @@ class FileSink:
         self.hash = self.new_hash()
         self.size = 0
         try:
-            self.file = open(self.path, "wb")
+            if os.path.exists(self.path):
+                os.remove(self.path)
         except OSError as error:
             raise local_failure(error, self.path) from None
 
@@ -875,6 +876,8 @@ class FileSink:
             raise SourceError(f"{self.label or self.path} is over {human_size(MAX_DOWNLOAD)}: refused")
         self.hash.update(chunk)
         try:
+            if self.file is None:
+                self.file = open(self.path, "wb")
             self.file.write(chunk)
         except OSError as error:  # a full disk is not worth a retry
             raise local_failure(error, self.path) from None
@@ -1471,11 +1474,67 @@ def unpack_archive(path: str, writer: TreeWriter) -> None:
         raise ArchiveError(f"cannot read the {kind} archive: {describe_error(error)}") from None
 
 
+class ZipEntryReader:
+    """Reads a stored or deflated zip entry from its raw bytes.
+
+    zipfile stops silently at an entry's declared size; this reader refuses an
+    entry whose data runs past it, and checks its size and CRC at the end.
+    Memory stays flat: at most CHUNK bytes are inflated at a time.
+    """
+
+    def __init__(self, raw, info):  # type: ignore[no-untyped-def]
+        import struct
+        import zlib
+
+        raw.seek(info.header_offset)
+        header = raw.read(30)
+        if len(header) != 30 or header[:4] != b"PK\x03\x04":
+            raise ArchiveError(f"cannot read the zip archive: bad local header for {info.filename!r}")
+        name_length, extra_length = struct.unpack("<HH", header[26:30])
+        raw.seek(info.header_offset + 30 + name_length + extra_length)
+        self.raw = raw
+        self.info = info
+        self.left = info.compress_size
+        self.inflate = zlib.decompressobj(-15) if info.compress_type == 8 else None
+        self.size = 0
+        self.crc = 0
+        self.crc32 = zlib.crc32
+
+    def read(self, _size: int = -1) -> bytes:
+        while True:
+            if self.inflate is not None and self.inflate.unconsumed_tail:
+                data = self.inflate.decompress(self.inflate.unconsumed_tail, CHUNK)
+            elif self.left > 0:
+                chunk = self.raw.read(min(CHUNK, self.left))
+                if not chunk:
+                    raise ArchiveError(f"cannot read the zip archive: {self.info.filename!r} is cut short")
+                self.left -= len(chunk)
+                data = self.inflate.decompress(chunk, CHUNK) if self.inflate is not None else chunk
+            else:
+                self.check_end()
+                return b""
+            if data:
+                self.size += len(data)
+                if self.size > self.info.file_size:
+                    raise ArchiveError(
+                        f"archive refused: {self.info.filename!r} is longer than its declared size"
+                    )
+                self.crc = self.crc32(data, self.crc)
+                return data
+
+    def check_end(self) -> None:
+        complete = self.inflate is None or self.inflate.eof
+        if not complete or self.size != self.info.file_size or self.crc != self.info.CRC:
+            raise ArchiveError(
+                f"cannot read the zip archive: {self.info.filename!r} does not match its size or CRC"
+            )
+
+
 def unpack_zip(path: str, writer: TreeWriter) -> None:
     import stat
     import zipfile
 
-    with zipfile.ZipFile(path) as archive:
+    with zipfile.ZipFile(path) as archive, open(path, "rb") as raw:
         infos = archive.infolist()
         if sum(info.file_size for info in infos) > MAX_UNPACKED:
             raise ArchiveError(f"archive refused: it declares over {human_size(MAX_UNPACKED)} unpacked")
@@ -1484,7 +1543,7 @@ def unpack_zip(path: str, writer: TreeWriter) -> None:
             kind = stat.S_IFMT(mode)
             if info.flag_bits & 0x1:
                 raise ArchiveError(f"archive refused: {info.filename!r} is encrypted")
-            if info.is_dir() or kind == stat.S_IFDIR:
+            if info.filename.endswith("/") or kind == stat.S_IFDIR:
                 writer.add_dir(info.filename)
             elif kind == stat.S_IFLNK:
                 if info.file_size > NAME_MAX:
@@ -1492,7 +1551,9 @@ def unpack_zip(path: str, writer: TreeWriter) -> None:
                 with archive.open(info) as source:
                     target = source.read(NAME_MAX + 1).decode("utf-8", "surrogateescape")
                 writer.add_symlink(info.filename, target)
-            elif kind in (0, stat.S_IFREG):
+            elif kind in (0, stat.S_IFREG) and info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                writer.add_file(info.filename, mode, ZipEntryReader(raw, info), zip_entry_limit(info))
+            elif kind in (0, stat.S_IFREG):  # bzip2, lzma: zipfile's reader, bounded by the declared size
                 with archive.open(info) as source:
                     writer.add_file(info.filename, mode, source, zip_entry_limit(info))
             else:
@@ -1932,6 +1993,10 @@ def fetch_verified(fetcher: Fetcher, tag: str, name: str, digest: str, dest: str
     sink = FileSink(dest, name)
     try:
         base = fetcher.obtain(tag, name, sink, bases)
+        if sink.file is None:  # an empty file: nothing was written
+            sink.file = open(dest, "wb")
+    except OSError as error:
+        raise local_failure(error, dest) from None
     finally:
         sink.close()
     source = mask_url(base_file_location(base, tag, name))
@@ -2320,41 +2385,42 @@ def command_list(settings: Settings, reporter: Reporter) -> int:
 
 
 def command_mirror(settings: Settings, reporter: Reporter) -> int:
-    """Copy the release, verified, into DEST/<tag>/, picking up where a run stopped."""
+    """Copy the release, verified, into DEST/<tag>/, picking up where a run stopped.
+
+    For an unpinned release the archives come from the base whose SHA256SUMS
+    vouches for them; when that base lacks one, the next base's pair is used.
+    """
     (dest,) = no_arguments(settings, 1, "a destination folder: qtmcp mirror DEST")
     tag = release_tag(settings)
     fetcher = Fetcher(settings, reporter, mirror_bases(settings))
-    index = read_index(fetcher, tag)
-    qts = [normalize_qt(q) for q in settings.qt]
-    filters = [parse_platform(p) for p in settings.platform]
-    chosen = []
-    for name in sorted(index.sums):
-        parsed = parse_asset_name(name)
-        if parsed and (not qts or parsed[0] in qts) and (not filters or parsed[1] in filters):
-            chosen.append(name)
-    if not chosen:
-        raise NoBuildError(f"release {tag} has no build for the chosen --qt/--platform "
-                           f"(it offers Qt {', '.join(offered_versions(index.sums))})")
     out_dir = os.path.join(os.path.abspath(dest), tag)
-    make_dirs(out_dir)
-    archive_bases = fetcher.bases if tag in RELEASE_PINS else [index.base]
-    copied = kept = 0
-    size = 0
-    for name in chosen:
-        path = os.path.join(out_dir, name)
-        digest = index.sums[name]
-        if os.path.isfile(path) and file_digest(path)[1] == digest:
-            kept += 1
-            continue
-        if os.path.exists(path):
-            reporter.note(f"replacing {path}: its digest does not match {SUMS_NAME}")
+    pinned = tag in RELEASE_PINS
+    copied = kept = size = start = 0
+    while True:
+        index = read_index(fetcher, tag, fetcher.bases[start:])
+        chosen = chosen_assets(settings, index.sums, tag)
+        make_dirs(out_dir)
+        start = fetcher.bases.index(index.base) + 1
         try:
-            fetch_verified(fetcher, tag, name, digest, path + ".part", archive_bases)
-            replace_file(path + ".part", path)
+            for name in chosen:
+                path = os.path.join(out_dir, name)
+                if os.path.isfile(path) and file_digest(path)[1] == index.sums[name]:
+                    kept += 1
+                    continue
+                if os.path.exists(path):
+                    reporter.note(f"replacing {path}: its digest does not match {SUMS_NAME}")
+                archive_bases = fetcher.bases if pinned else [index.base]
+                fetch_verified(fetcher, tag, name, index.sums[name], path + ".part", archive_bases)
+                replace_file(path + ".part", path)
+                copied += 1
+                size += os.path.getsize(path)
+            break
+        except MissingError:
+            if pinned or start >= len(fetcher.bases):
+                raise
+            reporter.note(f"trying the next source for both {SUMS_NAME} and the archives")
         except OSError as error:
-            raise local_failure(error, path) from None
-        copied += 1
-        size += os.path.getsize(path)
+            raise local_failure(error, out_dir) from None
     sums_path = os.path.join(out_dir, SUMS_NAME)
     try:
         with open(sums_path + ".part", "wb") as out:
@@ -2364,9 +2430,24 @@ def command_mirror(settings: Settings, reporter: Reporter) -> int:
         raise local_failure(error, sums_path) from None
     print(f"mirrored release {tag} into {out_dir}: {copied} archive(s) copied ({human_size(size)}), "
           f"{kept} already there and verified, {SUMS_NAME} "
-          + ("matching its pin" if tag in RELEASE_PINS else "copied as served (release not pinned)"))
+          + ("matching its pin" if pinned else "copied as served (release not pinned)"))
     print(f"use it with: --mirror {os.path.abspath(dest)} (or serve {os.path.abspath(dest)} over HTTP)")
     return 0
+
+
+def chosen_assets(settings: Settings, sums: dict[str, str], tag: str) -> list[str]:
+    """The release's assets that --qt and --platform (each repeatable) choose."""
+    qts = [normalize_qt(q) for q in settings.qt]
+    filters = [parse_platform(p) for p in settings.platform]
+    chosen = []
+    for name in sorted(sums):
+        parsed = parse_asset_name(name)
+        if parsed and (not qts or parsed[0] in qts) and (not filters or parsed[1] in filters):
+            chosen.append(name)
+    if not chosen:
+        raise NoBuildError(f"release {tag} has no build for the chosen --qt/--platform "
+                           f"(it offers Qt {', '.join(offered_versions(sums))})")
+    return chosen
 
 
 def command_install(settings: Settings, reporter: Reporter) -> int:
