@@ -1364,6 +1364,9 @@ class TreeWriter:
                 copies.append((parts, resolved))
         for parts, resolved in copies:  # Windows without the right to make links
             source, path = self.path_of(resolved), self.path_of(parts)
+            if parts[: len(resolved)] == resolved:
+                self.links = [link for link in self.links if link[0] != parts]
+                continue  # a link to its own folder cannot be copied: left out
             if os.path.isdir(source):
                 shutil.copytree(source, path)
             elif os.path.isfile(source):
@@ -1417,6 +1420,9 @@ class CountingReader:
         return data
 
 
+TAIL_KEPT = 64 * 1024
+
+
 class RatioGuard:
     """The unpacked stream of a tar.gz: refuses a bomb as it is read.
 
@@ -1430,12 +1436,14 @@ class RatioGuard:
         self.packed = packed
         self.count = 0
         self.limit = TAR_HEADER_MAX
+        self.tail = b""  # the last bytes read, to check where tarfile stopped
 
     def read(self, size: int = -1) -> bytes:
         if self.count >= self.limit:
             raise ArchiveError(f"archive refused: a tar header over {human_size(TAR_HEADER_MAX)}")
         data = self.unpacked.read(size if 0 <= size <= CHUNK else CHUNK)
         self.count += len(data)
+        self.tail = (self.tail + data[-TAIL_KEPT:])[-TAIL_KEPT:]
         if self.count > RATIO_GRACE and self.count > MAX_RATIO * max(self.packed.count, 1):
             raise ArchiveError(
                 f"archive refused: a decompression bomb (over {MAX_RATIO} bytes unpacked per byte)"
@@ -1602,6 +1610,25 @@ def unpack_tar_gz(path: str, writer: TreeWriter) -> None:
                         raise ArchiveError(
                             f"archive refused: {member.name!r} is not a file, folder or link"
                         )
+                check_tar_end(stream, archive.offset)
+
+
+def check_tar_end(stream: RatioGuard, end: int) -> None:
+    """After the last member: only zeros to the end, and a sound gzip trailer.
+
+    tarfile ends quietly at a damaged header; this makes that an error.
+    """
+    seen = stream.count - end
+    if seen > len(stream.tail):
+        raise ArchiveError("cannot read the tar.gz archive: it ends in a damaged header")
+    stream.limit = stream.count + TAR_HEADER_MAX
+    rest = stream.tail[len(stream.tail) - seen:] if seen > 0 else b""
+    while True:
+        if rest.strip(b"\0"):
+            raise ArchiveError("cannot read the tar.gz archive: data after its end, or a damaged header")
+        rest = stream.read(CHUNK)
+        if not rest:
+            return
 
 
 # The cache: installs, locks, manifests #######################################
@@ -1686,13 +1713,17 @@ def make_dirs(path: str) -> None:
         raise local_failure(error, path) from None
 
 
-def write_atomically(path: str, data: bytes) -> None:
-    """Replace `path` with `data` by one rename, so no reader sees half of it."""
+def write_atomically(path: str, data: bytes, temp_prefix: str) -> None:
+    """Replace `path` with `data` by one rename, so no reader sees half of it.
+
+    The temporary file's name starts with `temp_prefix`, so that the run that
+    next holds the same lock can remove it if this one dies.
+    """
     import tempfile
 
     folder = os.path.dirname(path)
     try:
-        handle, temp = tempfile.mkstemp(prefix=".tmp-file-", dir=folder)
+        handle, temp = tempfile.mkstemp(prefix=temp_prefix, dir=folder)
         try:
             with os.fdopen(handle, "wb") as out:
                 out.write(data)
@@ -1836,6 +1867,10 @@ def same_file(fd: int, path: str) -> bool:
     return (held.st_dev, held.st_ino) == (named.st_dev, named.st_ino)
 
 
+INDEX_LOCK = ".index.lock"  # held while the cached SHA256SUMS is written
+INDEX_WORK = ".tmp-index~"  # its temporary files
+
+
 def lock_path(tag_dir: str, key: str) -> str:
     return os.path.join(tag_dir, f".{key}.lock")
 
@@ -1845,11 +1880,11 @@ def work_prefix(key: str) -> str:
     return f".tmp-{key}~"
 
 
-def remove_dead_work(tag_dir: str, key: str) -> int:
-    """Remove what dead runs left while installing `key` (call with its lock held)."""
+def remove_leftovers(tag_dir: str, prefix: str) -> int:
+    """Remove what dead runs left under `prefix` (call with the matching lock held)."""
     removed = 0
     for entry in list_dir(tag_dir):
-        if entry.startswith(work_prefix(key)):
+        if entry.startswith(prefix):
             remove_path(os.path.join(tag_dir, entry))
             removed += 1
     return removed
@@ -1964,17 +1999,20 @@ def read_index(fetcher: Fetcher, tag: str, bases: list[str] | None = None) -> In
     return Index(data, parse_sums(data, where), base)
 
 
-def save_index(root: str, tag: str, index: Index) -> None:
+def save_index(root: str, tag: str, index: Index, reporter: Reporter) -> None:
     """Keep the verified index in the cache (for `list` offline and for messages)."""
-    path = os.path.join(root, tag, SUMS_NAME)
+    tag_dir = os.path.join(root, tag)
+    path = os.path.join(tag_dir, SUMS_NAME)
     try:
         with open(path, "rb") as cached:
             if cached.read(SUMS_MAX_BYTES + 1) == index.data:
                 return
     except OSError:
         pass
-    make_dirs(os.path.dirname(path))
-    write_atomically(path, index.data)
+    make_dirs(tag_dir)
+    with BuildLock(os.path.join(tag_dir, INDEX_LOCK), f"the {SUMS_NAME} of {tag}", reporter):
+        remove_leftovers(tag_dir, INDEX_WORK)
+        write_atomically(path, index.data, INDEX_WORK)
 
 
 def cached_index(root: str, tag: str) -> dict[str, str] | None:
@@ -2037,7 +2075,7 @@ def acquire_archive(fetcher: Fetcher, settings: Settings, tag: str, qt: str,
             if settings.sha256:
                 return acquire_by_digest(fetcher, tag, qt, platform, dest, settings.sha256, installed)
             raise
-        save_index(cache_root(settings, os.environ), tag, index)
+        save_index(cache_root(settings, os.environ), tag, index, fetcher.reporter)
         asset = choose_asset(index.sums, qt, platform, tag)
         digest = index.sums[asset]
         if settings.sha256 and settings.sha256 != digest:
@@ -2095,7 +2133,7 @@ def install_with(settings: Settings, reporter: Reporter, qt: str, platform: tupl
             found = cached_launcher(root, tag, key, platform[0])
             if found:
                 return found
-        remove_dead_work(tag_dir, key)
+        remove_leftovers(tag_dir, work_prefix(key))
         try:
             work = tempfile.mkdtemp(prefix=work_prefix(key), dir=tag_dir)
         except OSError as error:
@@ -2113,7 +2151,8 @@ def install_with(settings: Settings, reporter: Reporter, qt: str, platform: tupl
                 install_tree(work, archive, final, info, platform[0])
                 reporter.note(f"installed {got.asset} into {final}")
             if reuse:
-                write_atomically(pointer_path(tag_dir, key), (os.path.basename(final) + "\n").encode())
+                write_atomically(pointer_path(tag_dir, key), (os.path.basename(final) + "\n").encode(),
+                                 work_prefix(key) + "pointer-")
         finally:
             remove_path(work)
     return launcher_path(final, platform[0])
@@ -2344,7 +2383,7 @@ def command_list(settings: Settings, reporter: Reporter) -> int:
     source = ""
     try:
         index = read_index(Fetcher(settings, reporter, mirror_bases(settings)), tag)
-        save_index(root, tag, index)
+        save_index(root, tag, index, reporter)
         sums, source = index.sums, mask_url(index.base)
     except MissingError:
         cached = cached_index(root, tag)
@@ -2465,7 +2504,7 @@ def command_install(settings: Settings, reporter: Reporter) -> int:
         platform = parse_platform(settings.platform[-1])
     else:
         platform = parsed[1] if parsed else machine_platform()
-    asset = name if parsed and parsed[:2] == (qt, platform) else asset_names(qt, platform)[0]
+    asset = name if parsed and parsed[:2] == (qt, platform) else f"{asset_stem(qt, platform)}.{archive_kind(archive)}"
     digest = expected_digest(settings, tag, archive, asset, qt, platform)
 
     def acquire(dest: str, installed) -> Acquired:  # type: ignore[no-untyped-def]
@@ -2600,11 +2639,11 @@ def build_keys_in(tag_dir: str) -> set[str]:
             keys.add(entry[: -len(".current")])
         elif entry.startswith(".") and entry.endswith(".lock"):
             keys.add(entry[1: -len(".lock")])
-        elif entry.startswith(".tmp-qt") and "~" in entry:
+        elif entry.startswith(".tmp-") and "~" in entry:
             keys.add(entry[len(".tmp-"): entry.index("~")])
-        elif entry.startswith("qt") and len(entry) > 17 and entry[-17] == "-":
+        elif len(entry) > 17 and entry[-17] == "-":
             keys.add(entry[:-17])
-    return keys
+    return {key for key in keys if key.startswith("qt")}
 
 
 def clean_cache(settings: Settings, reporter: Reporter, root: str) -> int:
@@ -2612,8 +2651,6 @@ def clean_cache(settings: Settings, reporter: Reporter, root: str) -> int:
 
     A build that another qtmcp is installing (its lock is held) is left alone.
     """
-    import time
-
     current = "" if settings.all else settings.release
     if not settings.all and not current:
         try:
@@ -2652,12 +2689,18 @@ def clean_cache(settings: Settings, reporter: Reporter, root: str) -> int:
                         pass  # Windows: a held file cannot be removed; it stays, empty
             finally:
                 lock.release()
-        for entry in list_dir(tag_dir):
-            path = os.path.join(tag_dir, entry)
-            stale = entry.startswith(".tmp-file-") and time.time() - os.path.getmtime(path) > 3600
-            if stale or (not keep_release and entry == SUMS_NAME and not busy):
-                freed += tree_size(path) if os.path.isdir(path) else 0
-                remove_path(path)
+        index_lock = BuildLock(os.path.join(tag_dir, INDEX_LOCK), f"the {SUMS_NAME} of {tag}", reporter)
+        if index_lock.try_acquire():
+            try:
+                removed += remove_leftovers(tag_dir, INDEX_WORK)
+                if not keep_release and not busy:
+                    remove_path(os.path.join(tag_dir, SUMS_NAME))
+                    try:
+                        os.remove(os.path.join(tag_dir, INDEX_LOCK))
+                    except OSError:
+                        pass
+            finally:
+                index_lock.release()
         if not keep_release and not list_dir(tag_dir):
             try:
                 os.rmdir(tag_dir)

@@ -29,7 +29,6 @@ import os
 import random
 import socket
 import struct
-import sys
 import threading
 import time
 from pathlib import Path
@@ -37,7 +36,6 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Unio
 
 from fixtures import (
     FALLTHROUGH,
-    HOST_OS,
     HOST_PLATFORM,
     BuildSpec,
     Entry,
@@ -459,7 +457,9 @@ elif point in ("before-final-rename", "after-final-rename"):
 elif point == "old-install-moved-aside":
     def rename(src, dst, *a, **k):
         real_rename(src, dst, *a, **k)
-        if os.path.basename(os.path.dirname(os.fspath(dst))).startswith(".trash-"):
+        # discard_tree(): <tag>/<install> -> <tag>/<some trash folder>/old
+        trash = os.path.basename(os.path.dirname(os.fspath(dst)))
+        if os.path.basename(os.fspath(dst)) == "old" and "trash" in trash and trash.startswith("."):
             die()
 
     os.rename = rename
@@ -553,5 +553,5 @@ def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.0
 
 
 __all__ = [name for name in dir() if not name.startswith("_") and name not in (
-    "annotations", "contextlib", "os", "random", "socket", "struct", "sys", "threading", "time",
+    "annotations", "contextlib", "os", "random", "socket", "struct", "threading", "time",
     "Path", "Any", "Callable", "Dict", "Iterator", "List", "Optional", "Sequence", "Union")]

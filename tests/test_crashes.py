@@ -10,7 +10,7 @@ Two ways to kill:
 * from outside, with ``proc.kill()`` (SIGKILL on POSIX, TerminateProcess on
   Windows: the same effect, no cleanup runs), at points the test server sees:
   right after it served SHA256SUMS, while the archive request waits for its
-  answer, after N bytes of the archive, and while a build of 8000 files is
+  answer, after N bytes of the archive, and while a build of 3000 files is
   being unpacked (the test polls the cache for the ``.tmp-*/unpack`` folder);
 * from inside, at exact points no server can see (the last steps of an
   install: before the manifest, just before and just after the final rename,
@@ -26,16 +26,15 @@ leftover of the dead run remains.
 
 from __future__ import annotations
 
-import os
+import importlib.util
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-from fixtures import QTMCP, HOST_OS, run_qtmcp, text, tree_snapshot
+from fixtures import QTMCP, run_qtmcp, text, tree_snapshot
 from faultserver import (
     KILL_POINTS,
     BigBuild,
@@ -98,8 +97,8 @@ def assert_next_fetch_recovers(release, cache_dir, *extra):
 
 @pytest.fixture
 def big_release(make_release):
-    """Qt 6.8 for this machine: 1 MB of padding and 8000 small files."""
-    return make_release(builds=[BigBuild("6.8", padding=1000 * 1000, files=8000)])
+    """Qt 6.8 for this machine: 1 MB of padding and 3000 small files."""
+    return make_release(builds=[BigBuild("6.8", padding=1000 * 1000, files=3000)])
 
 
 def test_killed_right_after_sha256sums_was_served(big_release, cache_dir, qtmcp_env):
@@ -110,6 +109,7 @@ def test_killed_right_after_sha256sums_was_served(big_release, cache_dir, qtmcp_
     proc = _start(_args(rel), qtmcp_env)
     assert served.wait(30), "SHA256SUMS was never requested"
     _kill(proc)
+    rel.server.clear_routes()  # the held answer may not have been asked for yet
     assert_safe_after_kill(cache_dir)
     assert_next_fetch_recovers(rel, cache_dir)
 
@@ -123,6 +123,7 @@ def test_killed_while_the_archive_request_waits_for_its_answer(big_release, cach
     assert arrived.wait(30), "the archive was never requested"
     time.sleep(0.1)
     _kill(proc)
+    rel.server.clear_routes()
     assert list((cache_dir / "vTEST").glob(".tmp-*")), "no work folder at the kill: the test proves nothing"
     assert_safe_after_kill(cache_dir)
     assert_next_fetch_recovers(rel, cache_dir)
@@ -229,31 +230,51 @@ def test_killed_while_a_damaged_install_is_being_replaced(small_release, cache_d
 # -- what cleanup may and may not remove -----------------------------------------------
 
 
-def test_cache_clean_removes_what_a_killed_run_left(big_release, cache_dir, qtmcp_env):
-    rel = big_release
-    build = rel.host_build()
-    progress = Progress()
-    rel.server.route("/vTEST/" + build.asset, respond_paced(32 * 1024, 0.02, progress), times=1)
-    reached = progress.reached(build.size // 2)
-    proc = _start(_args(rel), qtmcp_env)
-    assert reached.wait(60)
-    _kill(proc)
+@pytest.mark.parametrize("point", ["mid-download", "pointer-write", "index-write"])
+def test_cache_clean_removes_what_a_killed_run_left(make_release, cache_dir, qtmcp_env, wrapper, point):
+    if point == "mid-download":
+        rel = make_release(builds=[BigBuild("6.8", padding=1000 * 1000, files=3000)])
+        build = rel.host_build()
+        progress = Progress()
+        rel.server.route("/vTEST/" + build.asset, respond_paced(32 * 1024, 0.02, progress), times=1)
+        reached = progress.reached(build.size // 2)
+        proc = _start(_args(rel), qtmcp_env)
+        assert reached.wait(60)
+        _kill(proc)
+    else:
+        proc = _start(_args(make_release(builds=[BigBuild("6.8", files=20)])), qtmcp_env, wrapper, point)
+        _, err = proc.communicate(timeout=60)
+        assert b"kill-wrapper: killing myself" in err, text(err)
     assert work_leftovers(cache_dir), "the kill left nothing: the test proves nothing"
     clean = run_qtmcp(["cache", "clean"])
     assert clean.returncode == 0, text(clean.stderr)
     assert work_leftovers(cache_dir) == []
+    assert cache_problems(cache_dir) == []
+
+
+def _work_prefix(key: str) -> str:
+    """How qtmcp names a build's work folders (``.tmp-<key>`` and a separator;
+    design.md says ``.tmp-<buildkey>-<random>``): asked of the module itself,
+    so this test follows it."""
+    spec = importlib.util.spec_from_file_location("qtmcp_under_test", str(QTMCP))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    prefix = module.work_prefix(key)
+    assert prefix.startswith(".tmp-" + key)
+    return prefix
 
 
 def test_the_work_folder_of_a_live_run_is_not_removed_by_another_runs_cleanup(
         make_release, cache_dir, qtmcp_env):
     rel = make_release(builds=["6.8", "6.5"])
     key = rel.host_build("6.8").build_key
+    other = rel.host_build("6.5").build_key
     tag_dir = cache_dir / "vTEST"
     tag_dir.mkdir(parents=True)
-    live = tag_dir / (".tmp-%s-live1234" % key)
+    live = tag_dir / (_work_prefix(key) + "live1234")
     (live / "unpack").mkdir(parents=True)
     (live / "archive").write_bytes(b"half a download")
-    dead = tag_dir / (".tmp-%s-dead5678" % rel.host_build("6.5").build_key)
+    dead = tag_dir / (_work_prefix(other) + "dead5678")
     (dead / "unpack").mkdir(parents=True)
     with hold_build_lock(tag_dir / (".%s.lock" % key)):
         clean = run_qtmcp(["cache", "clean"])

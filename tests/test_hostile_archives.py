@@ -36,7 +36,6 @@ import shutil
 import stat
 import struct
 import subprocess
-import sys
 import tarfile
 import time
 import unicodedata
@@ -184,7 +183,6 @@ HOSTILE: List[Case] = [
     Case("symlink absolute into the sentinel", lambda c: c.base() + [L("lib/evil", c.sentinel.as_posix())]),
     Case("symlink ../../outside", _plus(L("evil", "../../outside"))),
     Case("symlink deep to the sentinel", lambda c: c.base() + [L("lib/evil", "../" + c.climb + "sentinel")]),
-    Case("symlink to the build's root", _plus(L("lib/root", ".."))),
     Case("symlink with a drive C:/x", _plus(L("lib/evil", "C:/Windows"))),
     Case("symlink with a backslash ..\\..\\x", _plus(L("lib/evil", "..\\..\\outside"))),
     Case("symlink out of the one top-level folder",
@@ -368,6 +366,52 @@ def write_truncated(path: Path, kind: str, ctx: Context) -> Path:
     return path
 
 
+def _tar_bytes(entries: List[Entry], end: bool = True) -> bytes:
+    """An uncompressed PAX tar of ``entries``; without its end-of-archive
+    blocks when ``end`` is false (so more can follow)."""
+    out = io.BytesIO()
+    tf = tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT)
+    for e in entries:
+        _tar_add(tf, e)
+    if not end:
+        data = out.getvalue()[: tf.offset]
+        tf.fileobj = io.BytesIO()  # let close() write its end blocks elsewhere
+        tf.close()
+        return data
+    tf.close()
+    return out.getvalue()
+
+
+def write_tar_with_junk_block(path: Path, kind: str, ctx: Context) -> Path:
+    """A tar.gz (sound gzip stream) whose tar has a 512-byte block of junk (no
+    valid header) between members: a reader that takes junk for the end of the
+    archive silently drops ``share/after-the-junk.txt`` and the gzip trailer."""
+    data = (_tar_bytes(ctx.base(), end=False) + b"\xa5" * 512
+            + _tar_bytes([F("share/after-the-junk.txt", b"dropped?\n")]))
+    with open(str(path), "wb") as raw:
+        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+            gz.write(data)
+    return path
+
+
+def write_bad_gzip_crc(path: Path, kind: str, ctx: Context) -> Path:
+    """A tar.gz whose gzip trailer holds a wrong CRC-32 of the data."""
+    build_archive(path, ctx.base(), "tar.gz")
+    data = bytearray(path.read_bytes())
+    data[-8:-4] = bytes(b ^ 0xFF for b in data[-8:-4])
+    path.write_bytes(bytes(data))
+    return path
+
+
+def write_bad_gzip_length(path: Path, kind: str, ctx: Context) -> Path:
+    """A tar.gz whose gzip trailer holds a wrong length of the data."""
+    build_archive(path, ctx.base(), "tar.gz")
+    data = bytearray(path.read_bytes())
+    data[-4:] = struct.pack("<I", (struct.unpack("<I", bytes(data[-4:]))[0] + 1) & 0xFFFFFFFF)
+    path.write_bytes(bytes(data))
+    return path
+
+
 def write_corrupt_middle(path: Path, kind: str, ctx: Context) -> Path:
     build_archive(path, ctx.base(), kind)
     data = bytearray(path.read_bytes())
@@ -392,7 +436,12 @@ HOSTILE += [
     Case("zip entry marked encrypted", lambda c: [], formats=("zip",), builder=write_encrypted_zip),
     Case("not an archive", lambda c: [], builder=write_garbage),
     Case("archive cut in half", lambda c: [], builder=write_truncated),
-    Case("archive corrupt in the middle", lambda c: [], builder=write_corrupt_middle),
+    # zip checks each entry's CRC; a tar.gz's corruption is made exactly below
+    Case("archive corrupt in the middle", lambda c: [], formats=("zip",), builder=write_corrupt_middle),
+    Case("tar with a junk block between members", lambda c: [], formats=("tar.gz",),
+         builder=write_tar_with_junk_block),
+    Case("gzip trailer with a wrong CRC-32", lambda c: [], formats=("tar.gz",), builder=write_bad_gzip_crc),
+    Case("gzip trailer with a wrong length", lambda c: [], formats=("tar.gz",), builder=write_bad_gzip_length),
 ]
 
 #: the cases also served in a release and fetched (one or two of each kind:
@@ -409,7 +458,7 @@ FETCHED = {
     "windows build: CON", "windows build: ab:c", "bomb of 200 MiB of zeros",
     "zip entry longer than its declared size (deflated)",
     "zip entry longer than its declared size, CRC of the declared part (deflated)",
-    "archive cut in half", "launcher missing",
+    "archive cut in half", "tar with a junk block between members", "launcher missing",
 }
 assert FETCHED <= {case.id for case in HOSTILE}, FETCHED - {case.id for case in HOSTILE}
 
@@ -596,7 +645,13 @@ GOOD: List[Good] = [
 ]
 
 if not _links_ok():
+    # Windows: making symbolic links needs a privilege CI does not have (qtmcp
+    # then copies the target); the link shapes are checked on POSIX
     GOOD = [g for g in GOOD if "link" not in g.id or "hard" in g.id]
+if HOST_OS == "windows":
+    # Windows: a 255-byte name under the cache passes MAX_PATH (260) unless
+    # long paths are enabled; that limit is test_windows_paths' subject
+    GOOD = [g for g in GOOD if "255" not in g.id]
 
 GOOD_PARAMS = [pytest.param(g, kind, id="%s-%s" % (g.id, kind)) for g in GOOD for kind in g.formats]
 

@@ -210,6 +210,19 @@ def test_sha256_that_disagrees_with_the_sha256sums_found_is_an_integrity_error(r
     assert cache_leftovers(cache_dir) == []
 
 
+def test_sha256_is_checked_even_when_the_build_is_already_cached(release, cache_dir):
+    assert fetch(release).returncode == 0
+    release.server.clear()
+    same = fetch(release, "--sha256", release.host_build("6.8").sha256)
+    assert same.returncode == 0, text(same.stderr)
+    assert release.server.requests == []  # the cached install is that archive
+
+    wrong = "ef" * 32
+    cp = run_qtmcp(["--mirror", release.url, "--qt", "6.8", "--sha256", wrong, "--", "--print-args"])
+    assert_error(cp, 5, wrong)
+    assert cp.stdout == b""
+
+
 # -- verify -------------------------------------------------------------------------------------
 
 @pytest.fixture

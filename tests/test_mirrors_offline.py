@@ -10,10 +10,8 @@ audit hook that refuses (and records) every socket connect and name lookup.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -29,7 +27,6 @@ from fixtures import (
     build_release,
     cache_leftovers,
     closed_port,
-    default_members,
     files_under,
     run_qtmcp,
     stderr_lines,

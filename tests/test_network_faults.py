@@ -29,7 +29,6 @@ import pytest
 from fixtures import (
     BuildSpec,
     closed_port,
-    format_sums,
     respond_bytes,
     respond_redirect,
     respond_reset,

@@ -12,13 +12,11 @@ import base64
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
 from fixtures import (
-    HOST_OS,
     MirrorServer,
     assert_error,
     build_release,
@@ -163,42 +161,59 @@ def test_credentials_never_go_to_the_default_release_host(qtmcp_env, tmp_path, m
     assert fetcher.credential_for(qtmcp.DEFAULT_BASE) is None
     same_origin = "https://github.com/ssss2art/QtMcp/releases/download/"
     assert fetcher.credential_for(same_origin) is None
+    with_login = "https://%s:%s@github.com/ssss2art/QtMcp/releases/download" % (USER, PASSWORD)
+    assert fetcher.credential_for(with_login) is None
     mirror = "https://mirror.example.com/qtmcp"
     found = fetcher.credential_for(mirror)
     assert found is not None and found[1] == "Bearer " + TOKEN
 
+    without_token = qtmcp.read_settings(["--release", TAG], {})
+    fetcher = qtmcp.Fetcher(without_token, qtmcp.Reporter(quiet=True), [qtmcp.DEFAULT_BASE])
+    assert fetcher.credential_for(qtmcp.DEFAULT_BASE) is None  # netrc: github.com and default
+    found = fetcher.credential_for(mirror)
+    assert found is not None and found[1] == basic("u", PASSWORD)  # the default entry, elsewhere
+
 
 # -- credentials and redirects ---------------------------------------------------------
 
-def _credential_env(kind, qtmcp_env, tmp_path):
+def _credential_env(kind, qtmcp_env, tmp_path, base):
+    """(environment, the Authorization the mirror wants, the mirror base) for
+    credentials from netrc, from QTMCP_MIRROR_TOKEN, or written in the URL."""
     if kind == "token":
-        return dict(qtmcp_env, QTMCP_MIRROR_TOKEN=TOKEN), "Bearer " + TOKEN
+        return dict(qtmcp_env, QTMCP_MIRROR_TOKEN=TOKEN), "Bearer " + TOKEN, base
+    if kind == "url":
+        scheme, _, rest = base.partition("//")
+        return dict(qtmcp_env), basic(USER, PASSWORD), "%s//%s:%s@%s" % (scheme, USER, PASSWORD, rest)
     netrc = write_netrc(tmp_path / "mirror.netrc",
                         "machine 127.0.0.1 login %s password %s\n" % (USER, PASSWORD))
-    return dict(qtmcp_env, NETRC=str(netrc)), basic(USER, PASSWORD)
+    return dict(qtmcp_env, NETRC=str(netrc)), basic(USER, PASSWORD), base
 
 
-@pytest.mark.parametrize("kind", ["netrc", "token"])
+CREDENTIAL_KINDS = ["netrc", "token", "url"]
+
+
+@pytest.mark.parametrize("kind", CREDENTIAL_KINDS)
 def test_a_redirect_to_another_origin_gets_no_credentials_but_the_download_works(
         release, other_server, qtmcp_env, tmp_path, kind):
-    env, authorization = _credential_env(kind, qtmcp_env, tmp_path)
+    env, authorization, base = _credential_env(kind, qtmcp_env, tmp_path, release.url)
     other_server.directory = release.dir  # the same files, on another port
     gate = AuthGate(release.server, [authorization])
     asset = release.host_build("6.8").asset
     gate.redirect("%s/%s" % (TAG, asset), other_server.url_for("%s/%s" % (TAG, asset)))
 
-    cp = fetch(release, env)
+    cp = run_qtmcp(["--mirror", base, "--qt", "6.8", "fetch"], env=env)
     assert cp.returncode == 0, text(cp.stderr)
+    assert gate.refused == 0
     assert other_server.requests_for("%s/%s" % (TAG, asset)), "the redirect was not followed"
     assert [r.header("authorization") for r in other_server.requests] == [None] * len(
         other_server.requests)
     assert_no_secret(text(cp.stderr))
 
 
-@pytest.mark.parametrize("kind", ["netrc", "token"])
+@pytest.mark.parametrize("kind", CREDENTIAL_KINDS)
 def test_a_redirect_within_the_mirror_origin_keeps_the_credentials(
         release, qtmcp_env, tmp_path, kind):
-    env, authorization = _credential_env(kind, qtmcp_env, tmp_path)
+    env, authorization, base = _credential_env(kind, qtmcp_env, tmp_path, release.url)
     gate = AuthGate(release.server, [authorization])
     asset = release.host_build("6.8").asset
     moved = release.dir / "moved" / TAG / asset
@@ -206,7 +221,7 @@ def test_a_redirect_within_the_mirror_origin_keeps_the_credentials(
     shutil.copyfile(str(release.dir / TAG / asset), str(moved))
     gate.redirect("%s/%s" % (TAG, asset), "/moved/%s/%s" % (TAG, asset))
 
-    cp = fetch(release, env)
+    cp = run_qtmcp(["--mirror", base, "--qt", "6.8", "fetch"], env=env)
     assert cp.returncode == 0, text(cp.stderr)
     followed = release.server.requests_for("moved/%s/%s" % (TAG, asset))
     assert followed and all(r.header("authorization") == authorization for r in followed)
@@ -228,8 +243,13 @@ def test_credentials_never_appear_on_stderr_or_in_the_log_file(release, qtmcp_en
                         env=dict(qtmcp_env, NETRC=str(netrc), QTMCP_MIRROR_TOKEN=TOKEN,
                                  QTMCP_LOG=str(log), QTMCP_DEBUG="1"))
     assert refused.returncode == 4, text(refused.stderr)
+    in_url = "http://%s:%s@127.0.0.1:%d" % (USER, PASSWORD, release.server.port)
+    refused_url = run_qtmcp(["--mirror", in_url, "--qt", "6.5", "fetch"],
+                            env=dict(qtmcp_env, QTMCP_LOG=str(log), QTMCP_DEBUG="1"))
+    assert refused_url.returncode == 4, text(refused_url.stderr)
     assert log.is_file() and log.stat().st_size > 0
     assert_no_secret(text(ok.stderr), text(refused.stderr), text(refused.stdout),
+                     text(refused_url.stderr), text(refused_url.stdout),
                      log.read_text(encoding="utf-8"))
 
 
@@ -244,10 +264,11 @@ def test_a_mirror_url_with_a_user_and_password_is_shown_masked(
     logged = log.read_text(encoding="utf-8")
     assert_no_secret(text(cp.stderr), logged)
     assert USER + ":" not in text(cp.stderr) + logged
-    port = ":%d" % other_server.port
-    notes = [line for line in text(cp.stderr).splitlines() if port in line]
+    where = "127.0.0.1:%d" % other_server.port
+    notes = [line for line in text(cp.stderr).splitlines() if where in line]
     assert notes, "the skipped base is not named: " + text(cp.stderr)
-    assert all("@127.0.0.1" + port in line for line in notes), notes  # masked, still recognisable
+    # masked ("http://***@host") or with the login left out ("http://host"), never the login
+    assert all("//***@" + where in line or "//" + where in line for line in notes), notes
 
 
 # -- proxies ---------------------------------------------------------------------------------

@@ -215,10 +215,9 @@ def test_link_target_parts_resolves_relative_targets_inside_the_build(link, targ
 @pytest.mark.parametrize("link,target", [
     (["link"], "../x"), (["a", "link"], "../../x"), (["link"], "/etc/passwd"),
     (["a", "link"], "b/../../x"), (["a", "link"], "b/../c"), (["link"], "C:/x"),
-    (["link"], "C:x"), (["link"], "..\\x"), (["link"], ""), (["a", "link"], ".."),
-    (["link"], "."),
+    (["link"], "C:x"), (["link"], "..\\x"), (["link"], ""),
 ])
-def test_link_target_parts_refuses_targets_that_leave_or_name_the_root(link, target):
+def test_link_target_parts_refuses_targets_that_leave_the_build(link, target):
     with pytest.raises(qtmcp.ArchiveError):
         qtmcp.link_target_parts(link, target)
 

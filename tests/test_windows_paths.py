@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -123,6 +122,43 @@ def test_run_child_for_real_on_windows_returns_the_signed_status(tmp_path, statu
     launcher = write_launcher(tmp_path / "build" / "qtmcp-launcher.exe")
     cp = _run_child_for_real(launcher, ["--exit-with", str(status)], tmp_path)
     assert text(cp.stdout).splitlines()[-1] == "status %d" % status, text(cp.stderr)
+
+
+@WINDOWS_ONLY
+def test_run_child_for_real_on_windows_ties_the_child_to_our_life(tmp_path):
+    """Kill the process that called run_child: the job object must take the
+    launcher with it, so the launcher's end of our stdout pipe closes."""
+    import threading
+
+    launcher = write_launcher(tmp_path / "build" / "qtmcp-launcher.exe")
+    code = ("import sys; sys.path.insert(0, %r); import qtmcp; qtmcp.run_child(%r, [])"
+            % (str(REPO), str(launcher)))
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=str(tmp_path))
+    got = {}
+
+    def read(key, call):
+        got[key] = call()
+
+    try:
+        proc.stdin.write(b'{"jsonrpc": "2.0", "id": 1, "method": "ping"}\n')
+        proc.stdin.flush()
+        reader = threading.Thread(target=read, args=("answer", proc.stdout.readline), daemon=True)
+        reader.start()
+        reader.join(60)
+        assert json.loads(got["answer"])["id"] == 1, "the launcher never answered"
+
+        proc.kill()  # TerminateProcess: no Python cleanup runs in the parent
+        proc.wait(30)
+        reader = threading.Thread(target=read, args=("rest", proc.stdout.read), daemon=True)
+        reader.start()
+        reader.join(15)
+        assert not reader.is_alive(), "the launcher outlived the process that started it"
+    finally:
+        proc.stdin.close()  # an orphaned launcher ends when its stdin ends
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
 
 
 # -- the default cache root per OS -------------------------------------------------------------
