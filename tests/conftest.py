@@ -156,6 +156,19 @@ def http_server(tmp_path: Path) -> Iterator[MirrorServer]:
 
 
 @pytest.fixture
+def second_server(tmp_path: Path) -> Iterator[MirrorServer]:
+    """Another recording HTTP server on 127.0.0.1 (another origin: another port),
+    serving ``tmp_path/'www2'``."""
+    www = tmp_path / "www2"
+    www.mkdir()
+    server = MirrorServer(www).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
 def make_release(http_server: MirrorServer) -> Callable[..., ServedRelease]:
     def make(tag: str = "vTEST", builds: Any = None, **kwargs: Any) -> ServedRelease:
         return ServedRelease(build_release(http_server.directory, tag, builds, **kwargs),

@@ -170,7 +170,7 @@ def main() -> int:
         if server is not None:
             server.stop()
         if sys.version_info >= (3, 12):
-            shutil.rmtree(str(tmp), onexc=_remove_readonly)
+            shutil.rmtree(str(tmp), onexc=_remove_readonly)  # novm
         else:
             shutil.rmtree(str(tmp), onerror=_remove_readonly)
 

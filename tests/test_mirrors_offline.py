@@ -38,18 +38,6 @@ TAG = "vTEST"
 
 
 @pytest.fixture
-def second_server(tmp_path):
-    """Another recording HTTP server on 127.0.0.1, serving tmp_path/'www2'."""
-    www = tmp_path / "www2"
-    www.mkdir()
-    server = MirrorServer(www).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
 def guard(qtmcp_env, tmp_path):
     """The test's environment, in a Python that refuses every network event."""
     return network_guard(qtmcp_env, tmp_path / "guard")

@@ -35,18 +35,6 @@ SECRETS = (PASSWORD, TOKEN, base64.b64encode(("%s:%s" % (USER, PASSWORD)).encode
 
 
 @pytest.fixture
-def other_server(tmp_path):
-    """A second recording HTTP server on 127.0.0.1 (another origin: another port)."""
-    www = tmp_path / "www-other"
-    www.mkdir()
-    server = MirrorServer(www).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
 def proxy():
     server = ForwardProxy({"qtmcp-test.invalid": "127.0.0.1"}).start()
     try:
@@ -137,12 +125,12 @@ def test_the_token_wins_over_netrc_where_both_apply(release, qtmcp_env, tmp_path
 
 @pytest.mark.parametrize("status", [401, 403])
 def test_a_mirror_that_refuses_access_is_skipped_with_a_note_for_the_next(
-        release, other_server, qtmcp_env, status):
-    other_server.route(lambda path: True, respond_status(status, b"go away\n"))
-    cp = run_qtmcp(["--mirror", other_server.url, "--mirror", release.url, "--qt", "6.8", "fetch"],
+        release, second_server, qtmcp_env, status):
+    second_server.route(lambda path: True, respond_status(status, b"go away\n"))
+    cp = run_qtmcp(["--mirror", second_server.url, "--mirror", release.url, "--qt", "6.8", "fetch"],
                    env=qtmcp_env)
     assert cp.returncode == 0, text(cp.stderr)
-    notes = [line for line in text(cp.stderr).splitlines() if ":%d" % other_server.port in line]
+    notes = [line for line in text(cp.stderr).splitlines() if ":%d" % second_server.port in line]
     assert notes and not any(line.startswith("qtmcp: error:") for line in notes), text(cp.stderr)
 
 
@@ -194,19 +182,19 @@ CREDENTIAL_KINDS = ["netrc", "token", "url"]
 
 @pytest.mark.parametrize("kind", CREDENTIAL_KINDS)
 def test_a_redirect_to_another_origin_gets_no_credentials_but_the_download_works(
-        release, other_server, qtmcp_env, tmp_path, kind):
+        release, second_server, qtmcp_env, tmp_path, kind):
     env, authorization, base = _credential_env(kind, qtmcp_env, tmp_path, release.url)
-    other_server.directory = release.dir  # the same files, on another port
+    second_server.directory = release.dir  # the same files, on another port
     gate = AuthGate(release.server, [authorization])
     asset = release.host_build("6.8").asset
-    gate.redirect("%s/%s" % (TAG, asset), other_server.url_for("%s/%s" % (TAG, asset)))
+    gate.redirect("%s/%s" % (TAG, asset), second_server.url_for("%s/%s" % (TAG, asset)))
 
     cp = run_qtmcp(["--mirror", base, "--qt", "6.8", "fetch"], env=env)
     assert cp.returncode == 0, text(cp.stderr)
     assert gate.refused == 0
-    assert other_server.requests_for("%s/%s" % (TAG, asset)), "the redirect was not followed"
-    assert [r.header("authorization") for r in other_server.requests] == [None] * len(
-        other_server.requests)
+    assert second_server.requests_for("%s/%s" % (TAG, asset)), "the redirect was not followed"
+    assert [r.header("authorization") for r in second_server.requests] == [None] * len(
+        second_server.requests)
     assert_no_secret(text(cp.stderr))
 
 
@@ -254,9 +242,9 @@ def test_credentials_never_appear_on_stderr_or_in_the_log_file(release, qtmcp_en
 
 
 def test_a_mirror_url_with_a_user_and_password_is_shown_masked(
-        release, other_server, qtmcp_env, tmp_path):
+        release, second_server, qtmcp_env, tmp_path):
     log = tmp_path / "qtmcp.log"
-    parts = other_server.url.split("//")
+    parts = second_server.url.split("//")
     with_password = "%s//%s:%s@%s" % (parts[0], USER, PASSWORD, parts[1])
     cp = run_qtmcp(["--mirror", with_password, "--mirror", release.url, "--qt", "6.8", "fetch"],
                    env=dict(qtmcp_env, QTMCP_LOG=str(log)))
@@ -264,7 +252,7 @@ def test_a_mirror_url_with_a_user_and_password_is_shown_masked(
     logged = log.read_text(encoding="utf-8")
     assert_no_secret(text(cp.stderr), logged)
     assert USER + ":" not in text(cp.stderr) + logged
-    where = "127.0.0.1:%d" % other_server.port
+    where = "127.0.0.1:%d" % second_server.port
     notes = [line for line in text(cp.stderr).splitlines() if where in line]
     assert notes, "the skipped base is not named: " + text(cp.stderr)
     # masked ("http://***@host") or with the login left out ("http://host"), never the login
@@ -346,12 +334,12 @@ def test_an_https_mirror_works_when_SSL_CERT_FILE_names_its_certificate_authorit
     assert server.requests_for("%s/%s" % (TAG, info.host_build("6.8").asset))
 
 
-def test_an_https_mirror_that_redirects_to_http_is_refused(tls_release, other_server, qtmcp_env):
+def test_an_https_mirror_that_redirects_to_http_is_refused(tls_release, second_server, qtmcp_env):
     info, server = tls_release
-    other_server.directory = info.root
-    server.route("/%s/SHA256SUMS" % TAG, respond_redirect(other_server.url_for("%s/SHA256SUMS" % TAG)))
+    second_server.directory = info.root
+    server.route("/%s/SHA256SUMS" % TAG, respond_redirect(second_server.url_for("%s/SHA256SUMS" % TAG)))
     cp = run_qtmcp(["--mirror", server.url, "--qt", "6.8", "fetch"],
                    env=dict(qtmcp_env, SSL_CERT_FILE=str(CA_PEM)))
     assert_error(cp, 4)
-    assert other_server.requests == []
+    assert second_server.requests == []
     assert server.requests_for("%s/SHA256SUMS" % TAG)
