@@ -52,6 +52,8 @@ SUMS_NAME = "SHA256SUMS"
 SUMS_MAX_BYTES = 1024 * 1024
 MANIFEST_NAME = "manifest.json"
 BUILD_DIR = "build"
+INDEX_LOCK = ".index.lock"  # held while the cache's copy of a SHA256SUMS is written
+INDEX_WORK = ".tmp-index~"  # the temporary files of that copy
 TAG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-")
 TAG_MAX = 128
 
@@ -68,6 +70,7 @@ MAX_RATIO = 100  # bytes unpacked per byte of archive
 NAME_PART_MAX = 255  # bytes in one part of a member name
 NAME_MAX = 1024  # bytes in a whole member name
 TAR_HEADER_MAX = 1024 * 1024  # bytes of tar headers (pax, GNU long names) before one member
+TAIL_KEPT = 64 * 1024  # bytes of a tar stream kept to check where tarfile stopped
 MAX_DOWNLOAD = MAX_UNPACKED  # bytes of one downloaded file
 WINDOWS_RESERVED = frozenset(
     ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
@@ -353,10 +356,6 @@ def base_file_location(base: str, tag: str, name: str) -> str:
     return os.path.join(local_base_path(base), tag, name)
 
 
-def split_words(value: str) -> list[str]:
-    return value.split()
-
-
 # Archive member names (pure) #################################################
 
 
@@ -626,7 +625,7 @@ def read_settings(argv: list[str], environ: dict[str, str]) -> Settings:
         from_env = env_value(environ, option.env)
         if option.takes_value:
             if values is None and from_env:
-                values = split_words(from_env) if option.dest == "mirror" else [from_env]
+                values = from_env.split() if option.dest == "mirror" else [from_env]
             if values is not None:
                 stored = values if option.dest in REPEATABLE else values[-1]
                 setattr(settings, option.dest, stored)
@@ -983,7 +982,7 @@ class Fetcher:
             raise NotFoundAtBase(error.strerror or str(error)) from None
         with source:
             total = os.fstat(source.fileno()).st_size
-            self.stream(source, sink, mask_url(path), total)
+            copy_stream(source, sink, self.reporter, mask_url(path), total)
 
     def copy_http(self, base: str, url: str, sink: MemorySink | FileSink) -> None:
         import http.client
@@ -995,38 +994,11 @@ class Fetcher:
             if total is not None and isinstance(sink, FileSink) and total > MAX_DOWNLOAD:
                 raise SourceError(f"{mask_url(url)} is over {human_size(MAX_DOWNLOAD)}: refused")
             try:
-                got = self.stream(response, sink, mask_url(url), total)
+                got = copy_stream(response, sink, self.reporter, mask_url(url), total)
             except (OSError, http.client.HTTPException) as error:
                 raise TransientError(f"the transfer broke ({describe_error(error)})") from None
             if total is not None and got < total:
                 raise TransientError(f"the body was cut short ({got} of {total} bytes)")
-
-    def stream(self, source, sink: MemorySink | FileSink, shown: str, total: int | None) -> int:  # type: ignore[no-untyped-def]
-        """Copy `source` into `sink` chunk by chunk, with progress on stderr."""
-        import time
-
-        label = sink.label
-        bar = bool(label) and self.reporter.wants_bar()
-        if label and not bar:
-            size = f" ({human_size(total)})" if total else ""
-            self.reporter.note(f"downloading {label}{size} from {shown}")
-        started = last_drawn = time.monotonic()
-        got = 0
-        while True:
-            chunk = source.read(CHUNK)
-            if not chunk:
-                break
-            sink.write(chunk)
-            got += len(chunk)
-            if bar and time.monotonic() - last_drawn > 0.1:
-                last_drawn = time.monotonic()
-                self.reporter.bar(label, got, total)
-        if label:
-            self.reporter.end_bar()
-            if total is None or got >= total:
-                seconds = time.monotonic() - started
-                self.reporter.note(f"got {label}: {human_size(got)} in {seconds:.1f} s")
-        return got
 
     # -- HTTP -------------------------------------------------------------------
 
@@ -1118,6 +1090,34 @@ class Fetcher:
                     found = (origin, "Basic " + base64.b64encode(pair).decode("ascii"))
         self.credentials[base] = found
         return found
+
+
+def copy_stream(source, sink: MemorySink | FileSink, reporter: Reporter, shown: str, total: int | None) -> int:  # type: ignore[no-untyped-def]
+    """Copy `source` into `sink` chunk by chunk, with progress on stderr."""
+    import time
+
+    label = sink.label
+    bar = bool(label) and reporter.wants_bar()
+    if label and not bar:
+        size = f" ({human_size(total)})" if total else ""
+        reporter.note(f"downloading {label}{size} from {shown}")
+    started = last_drawn = time.monotonic()
+    got = 0
+    while True:
+        chunk = source.read(CHUNK)
+        if not chunk:
+            break
+        sink.write(chunk)
+        got += len(chunk)
+        if bar and time.monotonic() - last_drawn > 0.1:
+            last_drawn = time.monotonic()
+            reporter.bar(label, got, total)
+    if label:
+        reporter.end_bar()
+        if total is None or got >= total:
+            seconds = time.monotonic() - started
+            reporter.note(f"got {label}: {human_size(got)} in {seconds:.1f} s")
+    return got
 
 
 def url_login(url: str) -> tuple[str, str] | None:
@@ -1420,9 +1420,6 @@ class CountingReader:
         return data
 
 
-TAIL_KEPT = 64 * 1024
-
-
 class RatioGuard:
     """The unpacked stream of a tar.gz: refuses a bomb as it is read.
 
@@ -1689,17 +1686,31 @@ def install_has(install: str, digest: str, os_name: str) -> bool:
         return False
 
 
+def read_manifest(install: str) -> dict:  # type: ignore[type-arg]
+    import json
+
+    try:
+        with open(os.path.join(install, MANIFEST_NAME), encoding="utf-8") as source:
+            return json.load(source)
+    except (OSError, ValueError) as error:
+        raise LocalError(f"cannot read the manifest of {install}: {describe_error(error)}") from None
+
+
+def pointed_install(tag_dir: str, key: str) -> str:
+    try:
+        with open(pointer_path(tag_dir, key), encoding="utf-8") as pointer:
+            return pointer.read(200).strip()
+    except (OSError, ValueError):
+        return ""
+
+
 def cached_launcher(root: str, tag: str, key: str, os_name: str) -> str | None:
     """The launcher of the build's current install, or None (the cached start).
 
     One small read and two looks: no hashing, no writing, no network.
     """
     tag_dir = os.path.join(root, tag)
-    try:
-        with open(pointer_path(tag_dir, key), encoding="utf-8") as pointer:
-            name = pointer.read(200).strip()
-    except (OSError, ValueError):
-        return None
+    name = pointed_install(tag_dir, key)
     if not name.startswith(key + "-") or os.sep in name or "/" in name:
         return None
     install = os.path.join(tag_dir, name)
@@ -1865,10 +1876,6 @@ def same_file(fd: int, path: str) -> bool:
     except OSError:
         return False
     return (held.st_dev, held.st_ino) == (named.st_dev, named.st_ino)
-
-
-INDEX_LOCK = ".index.lock"  # held while the cached SHA256SUMS is written
-INDEX_WORK = ".tmp-index~"  # its temporary files
 
 
 def lock_path(tag_dir: str, key: str) -> str:
@@ -2514,7 +2521,7 @@ def command_install(settings: Settings, reporter: Reporter) -> int:
         try:
             sink.reset()
             with open(archive, "rb") as source:
-                Fetcher(settings, reporter, []).stream(source, sink, archive, None)
+                copy_stream(source, sink, reporter, archive, None)
         finally:
             sink.close()
         if sink.digest() != digest:
@@ -2570,24 +2577,6 @@ def find_installs(root: str) -> list[tuple[str, str, str]]:
             if not entry.startswith(".") and os.path.isfile(os.path.join(path, MANIFEST_NAME)):
                 found.append((tag, entry, path))
     return found
-
-
-def read_manifest(install: str) -> dict:  # type: ignore[type-arg]
-    import json
-
-    try:
-        with open(os.path.join(install, MANIFEST_NAME), encoding="utf-8") as source:
-            return json.load(source)
-    except (OSError, ValueError) as error:
-        raise LocalError(f"cannot read the manifest of {install}: {describe_error(error)}") from None
-
-
-def pointed_install(tag_dir: str, key: str) -> str:
-    try:
-        with open(pointer_path(tag_dir, key), encoding="utf-8") as pointer:
-            return pointer.read(200).strip()
-    except (OSError, ValueError):
-        return ""
 
 
 def tree_size(path: str) -> int:
