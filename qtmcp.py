@@ -515,8 +515,8 @@ options (flags win over the environment):
   --sha256 HEX                         the archive's expected SHA-256
   --launcher PATH     QTMCP_LAUNCHER   run this launcher instead of a downloaded one
   --timeout SECONDS   QTMCP_TIMEOUT    give up on a connection silent this long
-                                       (default 30); failed attempts are retried
-                                       at most 4 times per file, 30 s of waiting in all
+                                       (default 30); a file is tried at most 4
+                                       times, with 30 s of waiting in all
   --quiet             QTMCP_QUIET      only errors on stderr
   --version, --help
 
@@ -579,11 +579,9 @@ def split_command_line(argv: list[str]) -> tuple[str, dict[str, list[str]], list
             name, eq, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
             option = OPTIONS.get(name)
             if option is None or (option.commands and (command or "run") not in option.commands):
-                where = f"for '{command or 'run'}'" if option else ""
-                raise UsageError(
-                    f"unknown option {name} {where}".rstrip()
-                    + "; put the launcher's own options after '--' (see qtmcp --help)"
-                )
+                where = f" for '{command or 'run'}'" if option else ""
+                hint = "put the launcher's own options after '--'; " if (command or "run") == "run" else ""
+                raise UsageError(f"unknown option {name}{where}; {hint}see qtmcp --help")
             if option.takes_value and not eq:
                 if index == len(argv):
                     raise UsageError(f"option {name} needs a value")
@@ -969,6 +967,10 @@ class Fetcher:
     def copy_once(self, base: str, location: str, sink: MemorySink | FileSink) -> None:
         """One attempt: copy `location` into `sink`, or raise why not."""
         if base_kind(base) == "local":
+            folder = local_base_path(base)
+            if not os.path.isdir(folder):
+                hint = f"; did you mean http://{base}?" if base[:1].isalnum() and ":" in base[2:] else ""
+                raise NotFoundAtBase(f"no such folder {folder}{hint}")
             self.copy_local(location, sink)
         else:
             self.copy_http(base, location, sink)
@@ -1989,7 +1991,12 @@ def read_index(fetcher: Fetcher, tag: str, bases: list[str] | None = None) -> In
     import hashlib
 
     sink = MemorySink(SUMS_NAME, SUMS_MAX_BYTES)
-    base = fetcher.obtain(tag, SUMS_NAME, sink, bases)
+    try:
+        base = fetcher.obtain(tag, SUMS_NAME, sink, bases)
+    except MissingError as missing:
+        if fetcher.settings.offline:
+            raise
+        raise MissingError(f"{missing}; check the release tag (tags look like v0.1.0) and the mirror") from None
     data = bytes(sink.data)
     where = mask_url(base_file_location(base, tag, SUMS_NAME))
     actual = hashlib.sha256(data).hexdigest()
@@ -2365,7 +2372,17 @@ def no_arguments(settings: Settings, count: int = 0, what: str = "") -> list[str
 
 
 def command_run(settings: Settings, reporter: Reporter) -> int:
-    path = launcher_for(settings, reporter, for_run=True)
+    try:
+        path = launcher_for(settings, reporter, for_run=True)
+    except QtmcpError as error:
+        word = settings.launcher_args[0] if settings.launcher_args else ""
+        if word and not os.path.exists(word):
+            import difflib
+
+            close = difflib.get_close_matches(word, COMMANDS, 1, 0.75)
+            if close:
+                error.args = (f"{error} (the launcher would get {word!r}: did you mean 'qtmcp {close[0]}'?)",)
+        raise
     return start_launcher(path, settings.launcher_args, reporter)
 
 
@@ -2377,7 +2394,10 @@ def command_fetch(settings: Settings, reporter: Reporter) -> int:
 
 def launcher_for(settings: Settings, reporter: Reporter, for_run: bool) -> str:
     if settings.launcher:
-        return os.path.abspath(os.path.expanduser(settings.launcher))
+        path = os.path.abspath(os.path.expanduser(settings.launcher))
+        if not os.path.isfile(path):
+            raise LocalError(f"no launcher at {path} (from --launcher or QTMCP_LAUNCHER): check the path")
+        return path
     platform = chosen_platform(settings, for_run)
     qt = chosen_qt(settings, reporter)
     return ensure_build(settings, reporter, qt, platform)
@@ -2525,7 +2545,8 @@ def command_install(settings: Settings, reporter: Reporter) -> int:
         finally:
             sink.close()
         if sink.digest() != digest:
-            raise IntegrityError(f"{archive} has SHA-256 {sink.digest()}, expected {digest}: nothing was installed")
+            raise IntegrityError(f"{archive} has SHA-256 {sink.digest()}, expected {digest}: nothing was "
+                                 "installed; check the digest, or bring an undamaged copy of the file")
         return Acquired(asset, digest, "file://" + os.path.abspath(archive).replace(os.sep, "/"))
 
     print(install_with(settings, reporter, qt, platform, acquire))
@@ -2761,7 +2782,11 @@ def command_verify(settings: Settings, reporter: Reporter) -> int:
 
 
 def repair_install(settings: Settings, reporter: Reporter, tag: str, manifest: dict) -> None:  # type: ignore[type-arg]
-    """Reinstall a damaged install from the sources, checked against its recorded digest."""
+    """Reinstall a damaged install, checked against its recorded digest.
+
+    From --mirror/QTMCP_MIRROR if given, else from where it came (then the
+    default release host).
+    """
     parsed = parse_asset_name(str(manifest.get("asset", "")))
     digest = str(manifest.get("sha256", ""))
     if not parsed or not is_sha256(digest):
@@ -2770,10 +2795,16 @@ def repair_install(settings: Settings, reporter: Reporter, tag: str, manifest: d
     settings.release = tag
     qt, platform, _ = parsed
 
+    name = str(manifest["asset"])
+    recorded = str(manifest.get("source", ""))
+    suffix = f"/{tag}/{name}"
+    bases = mirror_bases(settings)
+    if not settings.mirror and recorded.endswith(suffix) and "***@" not in recorded:
+        bases = [recorded[: -len(suffix)]] + [base for base in bases if base != recorded[: -len(suffix)]]
+
     def acquire(dest: str, installed) -> Acquired:  # type: ignore[no-untyped-def]
-        fetcher = Fetcher(settings, reporter, mirror_bases(settings))
-        name = str(manifest["asset"])
-        return Acquired(name, digest, fetch_verified(fetcher, tag, name, digest, dest, fetcher.bases))
+        fetcher = Fetcher(settings, reporter, bases)
+        return Acquired(name, digest, fetch_verified(fetcher, tag, name, digest, dest, bases))
 
     install_with(settings, reporter, qt, platform, acquire, reuse=False)
 

@@ -460,3 +460,20 @@ def test_cache_root_that_cannot_be_created_is_a_local_error(mirror_args, tmp_pat
     cp = run_qtmcp(mirror_args + ["--cache-dir", str(blocker / "cache"), "--qt", "6.8", "fetch"])
     assert_error(cp, 7)
     assert cp.stdout == b""
+
+
+# -- hints for common mistakes -------------------------------------------------------
+
+def test_a_mistyped_command_word_is_named_in_the_error(release, mirror_args):
+    cp = run_qtmcp(mirror_args + ["fech"])  # no --qt: run fails, and says what 'fech' may be
+    assert_error(cp, 2, "did you mean 'qtmcp fetch'")
+
+
+def test_a_mirror_folder_that_does_not_exist_is_named_with_a_hint(tmp_path):
+    cp = run_qtmcp(["--mirror", "127.0.0.1:8765", "--qt", "6.8", "fetch"], cwd=str(tmp_path))
+    assert_error(cp, 4, "no such folder", "did you mean http://127.0.0.1:8765")
+
+
+def test_a_launcher_given_by_hand_that_does_not_exist_is_a_local_error(tmp_path):
+    cp = run_qtmcp(["--launcher", str(tmp_path / "nothing-here"), "--", "x"])
+    assert_error(cp, 7, "--launcher")

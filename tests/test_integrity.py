@@ -308,6 +308,19 @@ def test_verify_repair_reinstalls_what_differs_and_a_later_verify_is_0(release, 
     assert again.returncode == 0, text(again.stdout) + text(again.stderr)
 
 
+def test_verify_repair_without_a_mirror_option_reinstalls_from_where_the_install_came_from(
+        release, installed):
+    probe = installed / probe_name(HOST_OS)
+    original = probe.read_bytes()
+    probe.write_bytes(b"changed\n")
+    release.server.clear()
+
+    repaired = run_qtmcp(["verify", "--repair"])  # no --mirror: the manifest says where it came from
+    assert repaired.returncode == 0, text(repaired.stdout) + text(repaired.stderr)
+    assert release.server.requests_for("%s/%s" % (TAG, release.host_build("6.8").asset))
+    assert probe.read_bytes() == original
+
+
 def test_verify_repair_without_a_source_for_the_archive_is_not_0(installed, tmp_path):
     (installed / probe_name(HOST_OS)).write_bytes(b"changed\n")
     empty = tmp_path / "empty-mirror"
