@@ -71,6 +71,7 @@ NAME_PART_MAX = 255  # bytes in one part of a member name
 NAME_MAX = 1024  # bytes in a whole member name
 TAR_HEADER_MAX = 1024 * 1024  # bytes of tar headers (pax, GNU long names) before one member
 TAIL_KEPT = 64 * 1024  # bytes of a tar stream kept to check where tarfile stopped
+MAX_ENTRIES = 200_000  # entries in one archive (files, folders, links)
 MAX_DOWNLOAD = MAX_UNPACKED  # bytes of one downloaded file
 WINDOWS_RESERVED = frozenset(
     ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
@@ -302,14 +303,18 @@ def offered_versions(sums: dict[str, str]) -> list[str]:
 
 
 def mask_url(url: str) -> str:
-    """`url` with any user and password replaced by '***'."""
+    """`url` with any user and password replaced by '***'.
+
+    Everything up to the last '@' before the query is masked, so that a
+    password holding '/' is masked too.
+    """
     scheme, sep, rest = url.partition("://")
     if not sep:
+        scheme, rest = "", url
+    head = rest.split("?", 1)[0].split("#", 1)[0]
+    if "@" not in head:
         return url
-    authority, slash, path = rest.partition("/")
-    if "@" in authority:
-        authority = "***@" + authority.rpartition("@")[2]
-    return f"{scheme}://{authority}{slash}{path}"
+    return f"{scheme}{sep}***@{rest[head.rindex('@') + 1:]}"
 
 
 def url_origin(url: str) -> tuple[str, str, int | None]:
@@ -969,8 +974,9 @@ class Fetcher:
         if base_kind(base) == "local":
             folder = local_base_path(base)
             if not os.path.isdir(folder):
-                hint = f"; did you mean http://{base}?" if base[:1].isalnum() and ":" in base[2:] else ""
-                raise NotFoundAtBase(f"no such folder {folder}{hint}")
+                looks_like_host = base[:1].isalnum() and ":" in base[2:] and "@" not in base and "://" not in base
+                hint = f"; did you mean http://{base}?" if looks_like_host else ""
+                raise NotFoundAtBase(f"no such folder {mask_url(folder)}{hint}")
             self.copy_local(location, sink)
         else:
             self.copy_http(base, location, sink)
@@ -1247,6 +1253,8 @@ class TreeWriter:
         """Check a new entry's name against those before it; return its parts."""
         parts = member_parts(name, kind == "dir", self.windows)
         path = "/".join(parts)
+        if len(self.names) >= MAX_ENTRIES:
+            raise ArchiveError(f"archive refused: over {MAX_ENTRIES} entries")
         if not parts:
             return parts  # the root folder, as `tar -C dir .` writes it
         if path in self.names:
@@ -1286,9 +1294,12 @@ class TreeWriter:
         `entry_limit(size)` may raise ArchiveError for an entry that grows too
         large for its declared or compressed size.
         """
+        self.write_file(self.claim(name, "file"), mode, source, entry_limit)
+
+    def write_file(self, parts: list[str], mode: int, source, entry_limit=None) -> None:  # type: ignore[no-untyped-def]
+        """Write and record the file at `parts` (already claimed), within the limits."""
         import hashlib
 
-        parts = self.claim(name, "file")
         path = self.path_of(parts)
         self.make_dirs(os.path.dirname(path))
         digest = hashlib.sha256()
@@ -1348,10 +1359,8 @@ class TreeWriter:
         """Make the links, now that every file and folder is in place.
 
         Where the OS cannot make a link (Windows without the privilege), the
-        target is copied instead.
+        target is copied instead, every byte counted against the limits.
         """
-        import shutil
-
         copies = []
         for parts, target, resolved in self.links:
             climbs_to = len(parts) - 1 - target_words(target)[0]  # depth the target climbs to
@@ -1360,21 +1369,25 @@ class TreeWriter:
             is_dir = self.kinds.get(collision_key(resolved)) == "dir"
             try:
                 os.symlink(target, self.path_of(parts), target_is_directory=is_dir)
-            except OSError:
+            except OSError as error:
                 if os.name != "nt":
-                    raise
+                    raise local_failure(error, self.path_of(parts)) from None
                 copies.append((parts, resolved))
         for parts, resolved in copies:  # Windows without the right to make links
-            source, path = self.path_of(resolved), self.path_of(parts)
-            if parts[: len(resolved)] == resolved:
-                self.links = [link for link in self.links if link[0] != parts]
-                continue  # a link to its own folder cannot be copied: left out
-            if os.path.isdir(source):
-                shutil.copytree(source, path)
-            elif os.path.isfile(source):
-                shutil.copy2(source, path)
-                self.files["/".join(parts)] = self.files.get("/".join(resolved), file_digest(path))
             self.links = [link for link in self.links if link[0] != parts]
+            if parts[: len(resolved)] != resolved:  # a link to its own folder cannot be copied
+                self.copy_counted(self.path_of(resolved), parts)
+
+    def copy_counted(self, source: str, parts: list[str]) -> None:
+        """Copy a file or folder tree of the build to `parts`, as if unpacked there."""
+        if os.path.isdir(source):
+            self.make_dirs(self.path_of(parts))
+            self.kinds[collision_key(parts)], self.spelling[collision_key(parts)] = "dir", "/".join(parts)
+            for name in sorted(os.listdir(source)):
+                self.copy_counted(os.path.join(source, name), parts + [name])
+        elif os.path.isfile(source):
+            with open(source, "rb") as data:
+                self.write_file(parts, os.fstat(data.fileno()).st_mode, data)
 
     def top_folder(self, launcher: str) -> list[str]:
         """[] if the launcher is at the root; [folder] if one folder holds everything.
@@ -1485,20 +1498,15 @@ class ZipEntryReader:
     """Reads a stored or deflated zip entry from its raw bytes.
 
     zipfile stops silently at an entry's declared size; this reader refuses an
-    entry whose data runs past it, and checks its size and CRC at the end.
-    Memory stays flat: at most CHUNK bytes are inflated at a time.
+    entry whose data runs past it or past the end of its deflate stream, and
+    checks its size and CRC at the end. Memory stays flat: at most CHUNK bytes
+    are inflated at a time.
     """
 
-    def __init__(self, raw, info):  # type: ignore[no-untyped-def]
-        import struct
+    def __init__(self, raw, info, data_start: int):  # type: ignore[no-untyped-def]
         import zlib
 
-        raw.seek(info.header_offset)
-        header = raw.read(30)
-        if len(header) != 30 or header[:4] != b"PK\x03\x04":
-            raise ArchiveError(f"cannot read the zip archive: bad local header for {info.filename!r}")
-        name_length, extra_length = struct.unpack("<HH", header[26:30])
-        raw.seek(info.header_offset + 30 + name_length + extra_length)
+        raw.seek(data_start)
         self.raw = raw
         self.info = info
         self.left = info.compress_size
@@ -1509,14 +1517,22 @@ class ZipEntryReader:
 
     def read(self, _size: int = -1) -> bytes:
         while True:
-            if self.inflate is not None and self.inflate.unconsumed_tail:
-                data = self.inflate.decompress(self.inflate.unconsumed_tail, CHUNK)
+            inflate = self.inflate
+            if inflate is not None and inflate.eof:
+                if self.left or inflate.unconsumed_tail or inflate.unused_data:
+                    raise ArchiveError(
+                        f"archive refused: {self.info.filename!r} has data after its end"
+                    )
+                self.check_end()
+                return b""
+            if inflate is not None and inflate.unconsumed_tail:
+                data = inflate.decompress(inflate.unconsumed_tail, CHUNK)
             elif self.left > 0:
                 chunk = self.raw.read(min(CHUNK, self.left))
                 if not chunk:
                     raise ArchiveError(f"cannot read the zip archive: {self.info.filename!r} is cut short")
                 self.left -= len(chunk)
-                data = self.inflate.decompress(chunk, CHUNK) if self.inflate is not None else chunk
+                data = inflate.decompress(chunk, CHUNK) if inflate is not None else chunk
             else:
                 self.check_end()
                 return b""
@@ -1537,32 +1553,67 @@ class ZipEntryReader:
             )
 
 
+def zip_data_starts(raw, infos: list, end_of_entries: int) -> dict[int, int]:  # type: ignore[no-untyped-def, type-arg]
+    """{header offset: data offset} of every entry, checked from the local headers.
+
+    Refuses entries that share or overlap their bytes (one compressed stream
+    unpacked many times) and local names that differ from the central ones.
+    """
+    import struct
+
+    starts: dict[int, int] = {}
+    ordered = sorted(infos, key=lambda info: info.header_offset)
+    for number, info in enumerate(ordered):
+        following = ordered[number + 1].header_offset if number + 1 < len(ordered) else end_of_entries
+        raw.seek(info.header_offset)
+        header = raw.read(30)
+        if len(header) != 30 or header[:4] != b"PK\x03\x04":
+            raise ArchiveError(f"cannot read the zip archive: bad local header for {info.filename!r}")
+        name_length, extra_length = struct.unpack("<HH", header[26:30])
+        encoding = "utf-8" if info.flag_bits & 0x800 else "cp437"
+        if raw.read(name_length) != info.orig_filename.encode(encoding, "surrogateescape"):
+            raise ArchiveError(f"archive refused: the local and central names of {info.filename!r} differ")
+        start = info.header_offset + 30 + name_length + extra_length
+        if info.header_offset in starts or start + info.compress_size > following:
+            raise ArchiveError(f"archive refused: {info.filename!r} overlaps another entry")
+        starts[info.header_offset] = start
+    return starts
+
+
 def unpack_zip(path: str, writer: TreeWriter) -> None:
     import stat
     import zipfile
 
     with zipfile.ZipFile(path) as archive, open(path, "rb") as raw:
         infos = archive.infolist()
+        if len(infos) > MAX_ENTRIES:
+            raise ArchiveError(f"archive refused: over {MAX_ENTRIES} entries")
         if sum(info.file_size for info in infos) > MAX_UNPACKED:
             raise ArchiveError(f"archive refused: it declares over {human_size(MAX_UNPACKED)} unpacked")
+        starts = zip_data_starts(raw, infos, getattr(archive, "start_dir", os.path.getsize(path)))
         for info in infos:
             mode = info.external_attr >> 16 if info.create_system == 3 else 0
             kind = stat.S_IFMT(mode)
             if info.flag_bits & 0x1:
                 raise ArchiveError(f"archive refused: {info.filename!r} is encrypted")
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise ArchiveError(f"cannot read the zip archive: {info.filename!r} is compressed with "
+                                   f"method {info.compress_type}; qtmcp reads stored and deflated entries")
+            source = ZipEntryReader(raw, info, starts[info.header_offset])
             if info.filename.endswith("/") or kind == stat.S_IFDIR:
                 writer.add_dir(info.filename)
             elif kind == stat.S_IFLNK:
                 if info.file_size > NAME_MAX:
                     raise ArchiveError(f"unsafe link {info.filename!r}: target over {NAME_MAX} bytes")
-                with archive.open(info) as source:
-                    target = source.read(NAME_MAX + 1).decode("utf-8", "surrogateescape")
-                writer.add_symlink(info.filename, target)
-            elif kind in (0, stat.S_IFREG) and info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-                writer.add_file(info.filename, mode, ZipEntryReader(raw, info), zip_entry_limit(info))
-            elif kind in (0, stat.S_IFREG):  # bzip2, lzma: zipfile's reader, bounded by the declared size
-                with archive.open(info) as source:
-                    writer.add_file(info.filename, mode, source, zip_entry_limit(info))
+                target = b""
+                while True:
+                    chunk = source.read()
+                    if not chunk:
+                        break
+                    target += chunk
+                writer.add_symlink(info.filename, target.decode("utf-8", "surrogateescape"))
+            elif kind in (0, stat.S_IFREG):
+                writer.add_file(info.filename, mode, source, zip_entry_limit(info))
             else:
                 raise ArchiveError(f"archive refused: {info.filename!r} is not a file, folder or link")
 
@@ -1593,6 +1644,7 @@ def unpack_tar_gz(path: str, writer: TreeWriter) -> None:
             stream = RatioGuard(unpacked, packed)
             with tarfile.open(fileobj=stream, mode="r|") as archive:  # type: ignore[arg-type]
                 for member in archive:
+                    archive.members = []  # tarfile keeps every member otherwise
                     data_end = member.offset_data + -(-member.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
                     stream.limit = data_end + TAR_HEADER_MAX + tarfile.RECORDSIZE
                     if member.issparse():
@@ -1971,12 +2023,26 @@ class Index:
         self.base = base
 
 
+def valid_http_base(base: str) -> bool:
+    """True if urllib reads the same host and port from `base` as qtmcp does."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(base)
+        parts.port  # noqa: B018 (raises ValueError for a bad port)
+    except ValueError:
+        return False
+    authority = base.partition("://")[2].partition("/")[0]
+    return bool(parts.hostname) and parts.netloc == authority
+
+
 def mirror_bases(settings: Settings) -> list[str]:
     """The bases to try, in order: the mirrors given, else the default release URL."""
     bases: list[str] = []
     for base in settings.mirror:
         scheme = base.partition("://")[0].lower() if "://" in base else ""
-        if not base or scheme not in ("", "http", "https", "file"):
+        if not base or scheme not in ("", "http", "https", "file") or (
+                scheme.startswith("http") and not valid_http_base(base)):
             raise UsageError(f"bad mirror {mask_url(base)!r}: give an http(s):// or file:// URL, or a directory")
         if base not in bases:
             bases.append(base)
@@ -2804,6 +2870,9 @@ def repair_install(settings: Settings, reporter: Reporter, tag: str, manifest: d
 
     def acquire(dest: str, installed) -> Acquired:  # type: ignore[no-untyped-def]
         fetcher = Fetcher(settings, reporter, bases)
+        for base in bases:
+            if base not in settings.mirror:
+                fetcher.credentials[base] = None  # credentials go only to configured mirrors
         return Acquired(name, digest, fetch_verified(fetcher, tag, name, digest, dest, bases))
 
     install_with(settings, reporter, qt, platform, acquire, reuse=False)
