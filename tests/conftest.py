@@ -146,26 +146,22 @@ def _default_qtmcp_env(qtmcp_env: Dict[str, str]) -> Iterator[None]:
 
 @pytest.fixture
 def http_server(tmp_path: Path) -> Iterator[MirrorServer]:
-    www = tmp_path / "www"
-    www.mkdir()
-    server = MirrorServer(www).start()
-    try:
+    """A recording HTTP server on 127.0.0.1 serving ``tmp_path/'www'``."""
+    with MirrorServer(_fresh_dir(tmp_path / "www")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 def second_server(tmp_path: Path) -> Iterator[MirrorServer]:
     """Another recording HTTP server on 127.0.0.1 (another origin: another port),
     serving ``tmp_path/'www2'``."""
-    www = tmp_path / "www2"
-    www.mkdir()
-    server = MirrorServer(www).start()
-    try:
+    with MirrorServer(_fresh_dir(tmp_path / "www2")) as server:
         yield server
-    finally:
-        server.stop()
+
+
+def _fresh_dir(path: Path) -> Path:
+    path.mkdir()
+    return path
 
 
 @pytest.fixture
