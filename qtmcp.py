@@ -1050,9 +1050,9 @@ class Fetcher:
                 seen.add(target)
                 url = target
             except urllib.error.URLError as error:
-                raise connection_failure(error.reason, url) from None
+                raise connection_failure(error.reason, url, proxy_for(url)) from None
             except (OSError, http.client.HTTPException) as error:
-                raise connection_failure(error, url) from None
+                raise connection_failure(error, url, proxy_for(url)) from None
         raise SourceError(f"{mask_url(url)}: more than {MAX_REDIRECTS} redirects: refused")
 
     def http_opener(self):  # type: ignore[no-untyped-def]
@@ -1203,12 +1203,24 @@ def parse_retry_after(value: str | None) -> float | None:
     return min(max(0.0, when.timestamp() - time.time()), 1e7)
 
 
-def connection_failure(reason: object, url: str) -> Exception:
+def proxy_for(url: str) -> str:
+    """The proxy urllib sends `url` through (from *_PROXY and NO_PROXY), or ''."""
+    import urllib.request
+
+    proxy = urllib.request.getproxies().get(url.partition(":")[0].lower(), "")
+    if proxy and urllib.request.proxy_bypass(url_origin(url)[1]):
+        return ""
+    return proxy
+
+
+def connection_failure(reason: object, url: str, proxy: str = "") -> Exception:
     """What a failed connection means: TLS errors are final, others transient."""
     import socket
     import ssl
 
     host = url_origin(url)[1]
+    if proxy and isinstance(reason, (socket.gaierror, ConnectionRefusedError)):
+        host = f"the proxy {mask_url(proxy)} (for {host}; see HTTPS_PROXY, HTTP_PROXY, NO_PROXY)"
     if isinstance(reason, ssl.SSLCertVerificationError):
         return SourceError(
             f"TLS: the certificate of {host} could not be verified ({reason.verify_message}); "

@@ -20,6 +20,7 @@ from fixtures import (
     MirrorServer,
     assert_error,
     build_release,
+    closed_port,
     respond_redirect,
     respond_status,
     run_qtmcp,
@@ -343,3 +344,10 @@ def test_an_https_mirror_that_redirects_to_http_is_refused(tls_release, second_s
     assert_error(cp, 4)
     assert second_server.requests == []
     assert server.requests_for("%s/SHA256SUMS" % TAG)
+
+
+def test_a_proxy_that_refuses_the_connection_is_named_in_the_error(qtmcp_env):
+    proxy = "http://127.0.0.1:%d" % closed_port()
+    env = dict(qtmcp_env, HTTP_PROXY=proxy)
+    cp = run_qtmcp(["--mirror", "http://qtmcp-test.invalid/m", "--qt", "6.8", "--timeout", "2", "fetch"], env=env)
+    assert_error(cp, 4, "the proxy " + proxy, "HTTP_PROXY")
