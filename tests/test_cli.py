@@ -477,3 +477,27 @@ def test_a_mirror_folder_that_does_not_exist_is_named_with_a_hint(tmp_path):
 def test_a_launcher_given_by_hand_that_does_not_exist_is_a_local_error(tmp_path):
     cp = run_qtmcp(["--launcher", str(tmp_path / "nothing-here"), "--", "x"])
     assert_error(cp, 7, "--launcher")
+
+
+def test_a_retry_after_of_absurd_length_fails_at_once_with_a_clear_line(release, mirror_args):
+    from fixtures import respond_status
+
+    release.server.route("/vTEST/SHA256SUMS", respond_status(503, headers={"Retry-After": "9" * 400}))
+    cp = run_qtmcp(mirror_args + ["--qt", "6.8", "fetch"])
+    assert_error(cp, 4, "asks to retry after")
+
+
+def test_a_mirror_token_that_a_header_cannot_carry_is_refused_without_echoing_it(qtmcp_env):
+    env = dict(qtmcp_env, QTMCP_MIRROR_TOKEN="abc\nX-Injected: secret-part")
+    cp = run_qtmcp(["--mirror", "http://127.0.0.1:9/m", "--qt", "6.8", "fetch"], env=env)
+    assert_error(cp, 2, "QTMCP_MIRROR_TOKEN")
+    assert b"secret-part" not in cp.stderr
+
+
+def test_a_netrc_that_cannot_be_parsed_is_ignored_without_echoing_it(release, mirror_args, qtmcp_env, tmp_path):
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login bob Hunter2Secret password\n")  # a stray token
+    cp = run_qtmcp(mirror_args + ["--qt", "6.8", "fetch"], env=dict(qtmcp_env, NETRC=str(netrc)))
+    assert cp.returncode == 0, text(cp.stderr)
+    assert b"cannot be parsed" in cp.stderr
+    assert b"Hunter2Secret" not in cp.stderr
