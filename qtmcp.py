@@ -1300,15 +1300,11 @@ class TreeWriter:
         parts = self.claim(name, "dir")
         self.make_dirs(self.path_of(parts))
 
-    def add_file(self, name: str, mode: int, source, entry_limit=None) -> None:  # type: ignore[no-untyped-def]
-        """Write a regular file from `source` (a reader), hashing it as it goes.
+    def add_file(self, name: str, mode: int, source) -> None:  # type: ignore[no-untyped-def]
+        """Write a regular file from `source` (a reader), hashing it as it goes."""
+        self.write_file(self.claim(name, "file"), mode, source)
 
-        `entry_limit(size)` may raise ArchiveError for an entry that grows too
-        large for its declared or compressed size.
-        """
-        self.write_file(self.claim(name, "file"), mode, source, entry_limit)
-
-    def write_file(self, parts: list[str], mode: int, source, entry_limit=None) -> None:  # type: ignore[no-untyped-def]
+    def write_file(self, parts: list[str], mode: int, source) -> None:  # type: ignore[no-untyped-def]
         """Write and record the file at `parts` (already claimed), within the limits."""
         import hashlib
 
@@ -1331,8 +1327,6 @@ class TreeWriter:
                         raise ArchiveError(
                             f"archive refused: a decompression bomb (over {MAX_RATIO} bytes unpacked per byte)"
                         )
-                    if entry_limit is not None:
-                        entry_limit(size)
                     digest.update(chunk)
                     out.write(chunk)
             os.chmod(path, 0o755 if mode & 0o111 else 0o644)
@@ -1510,8 +1504,9 @@ class ZipEntryReader:
     """Reads a stored or deflated zip entry from its raw bytes.
 
     zipfile stops silently at an entry's declared size; this reader refuses an
-    entry whose data runs past it or past the end of its deflate stream, and
-    checks its size and CRC at the end. Memory stays flat: at most CHUNK bytes
+    entry whose data runs past it or past the end of its deflate stream, or
+    that unpacks to over 100 bytes per byte past the first MiB, and checks its
+    size and CRC at the end. Memory stays flat: at most CHUNK bytes
     are inflated at a time.
     """
 
@@ -1553,6 +1548,11 @@ class ZipEntryReader:
                 if self.size > self.info.file_size:
                     raise ArchiveError(
                         f"archive refused: {self.info.filename!r} is longer than its declared size"
+                    )
+                if self.size > RATIO_GRACE and self.size > MAX_RATIO * max(self.info.compress_size, 1):
+                    raise ArchiveError(
+                        f"archive refused: {self.info.filename!r} is a decompression bomb "
+                        f"(over {MAX_RATIO} bytes unpacked per byte)"
                     )
                 self.crc = self.crc32(data, self.crc)
                 return data
@@ -1625,24 +1625,9 @@ def unpack_zip(path: str, writer: TreeWriter) -> None:
                     target += chunk
                 writer.add_symlink(info.filename, target.decode("utf-8", "surrogateescape"))
             elif kind in (0, stat.S_IFREG):
-                writer.add_file(info.filename, mode, source, zip_entry_limit(info))
+                writer.add_file(info.filename, mode, source)
             else:
                 raise ArchiveError(f"archive refused: {info.filename!r} is not a file, folder or link")
-
-
-def zip_entry_limit(info):  # type: ignore[no-untyped-def]
-    """The check for one zip entry: its declared size and the 100:1 ratio."""
-
-    def check(size: int) -> None:
-        if size > info.file_size:
-            raise ArchiveError(f"archive refused: {info.filename!r} is longer than its declared size")
-        if size > RATIO_GRACE and size > MAX_RATIO * max(info.compress_size, 1):
-            raise ArchiveError(
-                f"archive refused: {info.filename!r} is a decompression bomb "
-                f"(over {MAX_RATIO} bytes unpacked per byte)"
-            )
-
-    return check
 
 
 def unpack_tar_gz(path: str, writer: TreeWriter) -> None:
@@ -2165,7 +2150,7 @@ def acquire_archive(fetcher: Fetcher, settings: Settings, tag: str, qt: str,
             index = read_index(fetcher, tag, bases[start:])
         except MissingError:
             if settings.sha256:
-                return acquire_by_digest(fetcher, tag, qt, platform, dest, settings.sha256, installed)
+                return acquire_by_digest(fetcher, tag, qt, platform, dest, settings.sha256)
             raise
         save_index(cache_root(settings, os.environ), tag, index, fetcher.reporter)
         asset = choose_asset(index.sums, qt, platform, tag)
@@ -2188,11 +2173,9 @@ def acquire_archive(fetcher: Fetcher, settings: Settings, tag: str, qt: str,
 
 
 def acquire_by_digest(fetcher: Fetcher, tag: str, qt: str, platform: tuple[str, str],
-                      dest: str, digest: str, installed) -> Acquired:  # type: ignore[no-untyped-def]
+                      dest: str, digest: str) -> Acquired:
     """With --sha256 and no SHA256SUMS anywhere: the build's archive of that digest."""
     names = asset_names(qt, platform)
-    if installed(digest):
-        return Acquired(names[0], digest, "")
     fetcher.reporter.note(f"no {SUMS_NAME} for release {tag}: checking the archive against --sha256")
     failure: MissingError | None = None
     for name in names:

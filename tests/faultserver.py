@@ -40,6 +40,7 @@ from fixtures import (
     BuildSpec,
     Entry,
     default_members,
+    send_file_headers,
     stderr_lines,
     text,
 )
@@ -75,10 +76,7 @@ def respond_reset_mid_body(after: Union[int, float] = 0.5, data: Optional[bytes]
         if body is None:
             return FALLTHROUGH
         cut = int(len(body) * after) if isinstance(after, float) else int(after)
-        req.send_response(200)
-        req.send_header("Content-Type", "application/octet-stream")
-        req.send_header("Content-Length", str(len(body)))
-        req.end_headers()
+        send_file_headers(req, len(body))
         req.wfile.write(body[:cut])
         req.wfile.flush()
         time.sleep(0.05)  # let the bytes leave before the reset
@@ -185,10 +183,7 @@ def respond_paced(chunk: int, delay: float, progress: Optional[Progress] = None,
         if progress is not None:
             progress.requests += 1
             progress.started.set()
-        req.send_response(200)
-        req.send_header("Content-Type", "application/octet-stream")
-        req.send_header("Content-Length", str(len(body)))
-        req.end_headers()
+        send_file_headers(req, len(body))
         req.wfile.flush()
         if first_delay:
             req.server.stopping.wait(first_delay)

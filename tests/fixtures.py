@@ -69,7 +69,7 @@ __all__ = [
     "default_members", "format_sums", "sha256_hex",
     "Request", "MirrorServer", "serve", "FALLTHROUGH",
     "respond_status", "respond_redirect", "respond_bytes", "respond_truncated",
-    "respond_stall", "respond_slow", "respond_reset",
+    "respond_stall", "respond_slow", "respond_reset", "send_file_headers",
     "clean_env", "set_default_env", "run_qtmcp", "start_qtmcp", "McpSession",
     "McpError", "mcp_session", "pinned_module",
     "tree_snapshot", "files_under", "cache_leftovers", "text", "stderr_lines", "assert_error",
@@ -1182,6 +1182,14 @@ def respond_bytes(data: bytes, status: int = 200, headers: Optional[Dict[str, st
     return handler
 
 
+def send_file_headers(req: MirrorRequestHandler, length: int) -> None:
+    """Start a 200 answer that announces a file of ``length`` bytes."""
+    req.send_response(200)
+    req.send_header("Content-Type", "application/octet-stream")
+    req.send_header("Content-Length", str(length))
+    req.end_headers()
+
+
 def respond_truncated(keep: Union[int, float] = 0.5) -> Handler:
     """Announce the file's full Content-Length but send only part of it
     (``keep`` bytes, or a fraction of the file when a float), then close."""
@@ -1190,10 +1198,7 @@ def respond_truncated(keep: Union[int, float] = 0.5) -> Handler:
         if data is None:
             return FALLTHROUGH
         n = int(len(data) * keep) if isinstance(keep, float) else int(keep)
-        req.send_response(200)
-        req.send_header("Content-Type", "application/octet-stream")
-        req.send_header("Content-Length", str(len(data)))
-        req.end_headers()
+        send_file_headers(req, len(data))
         req.wfile.write(data[:n])
         req.wfile.flush()
         req.close_connection = True
@@ -1208,10 +1213,7 @@ def respond_stall(seconds: float, after_bytes: int = 0, send_headers: bool = Tru
     def handler(req: MirrorRequestHandler) -> Any:
         data = req.file_bytes() or b""
         if send_headers:
-            req.send_response(200)
-            req.send_header("Content-Type", "application/octet-stream")
-            req.send_header("Content-Length", str(len(data)))
-            req.end_headers()
+            send_file_headers(req, len(data))
             req.wfile.write(data[:after_bytes])
             req.wfile.flush()
         req.server.stopping.wait(seconds)
@@ -1227,10 +1229,7 @@ def respond_slow(chunk: int = 1024, delay: float = 0.05) -> Handler:
         data = req.file_bytes()
         if data is None:
             return FALLTHROUGH
-        req.send_response(200)
-        req.send_header("Content-Type", "application/octet-stream")
-        req.send_header("Content-Length", str(len(data)))
-        req.end_headers()
+        send_file_headers(req, len(data))
         for i in range(0, len(data), chunk):
             if req.server.stopping.is_set():
                 break
