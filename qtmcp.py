@@ -20,7 +20,7 @@ Run `qtmcp --help` for the commands, options and exit statuses.
 
 from __future__ import annotations
 
-__version__ = "0.1.0.dev0"
+__version__ = "0.3.0.dev0"
 
 import os
 import sys
@@ -2059,7 +2059,7 @@ def read_index(fetcher: Fetcher, tag: str, bases: list[str] | None = None) -> In
     except MissingError as missing:
         if fetcher.settings.offline:
             raise
-        raise MissingError(f"{missing}; check the release tag (tags look like v0.1.0) and the mirror") from None
+        raise MissingError(f"{missing}; check the release tag (tags look like v0.3.0) and the mirror") from None
     data = bytes(sink.data)
     where = mask_url(base_file_location(base, tag, SUMS_NAME))
     actual = hashlib.sha256(data).hexdigest()

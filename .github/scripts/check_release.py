@@ -3,7 +3,7 @@
 
 Run by .github/workflows/publish-pypi.yml before anything is built:
 
-    TAG=v0.1.0 GITHUB_REPOSITORY=ssss2art/QtMcp python .github/scripts/check_release.py
+    TAG=v0.3.0 GITHUB_REPOSITORY=ssss2art/QtMcp python .github/scripts/check_release.py
 
 It checks, without importing qtmcp.py (the module is read with ast):
 
@@ -18,7 +18,7 @@ It checks, without importing qtmcp.py (the module is read with ast):
 For the releaser, --print-pin FILE prints the line to paste into
 RELEASE_PINS for a SHA256SUMS file:
 
-    python .github/scripts/check_release.py --print-pin SHA256SUMS --tag v0.1.0
+    python .github/scripts/check_release.py --print-pin SHA256SUMS --tag v0.3.0
 
 Exit status: 0 when every check passed, 1 when one failed (one line on
 stderr saying what and what to do), 2 for a usage error.
