@@ -25,6 +25,10 @@ __version__ = "0.3.0.dev0"
 import os
 import sys
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # names for type hints only: typing is not imported at run time
+    from typing import BinaryIO
+
 # Only os and sys are imported here: a cached start needs nothing else. The
 # heavier modules (urllib, ssl, json, hashlib, zipfile, tarfile, ...) are
 # imported inside the functions that use them.
@@ -826,6 +830,51 @@ def human_size(size: float) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} GiB"
+
+
+# Files: created new, never through a link; read only when regular ##########
+
+
+class NotRegularFile(OSError):
+    """A path that should be a regular file is a fifo, device, socket or folder."""
+
+
+def open_new(path: str, mode: int = 0o644) -> BinaryIO:
+    """A new file at `path`, open for writing: created exclusively, never through a link.
+
+    Raises FileExistsError if anything is there, a dangling link included, so
+    that a planted link or another run's file is never written through.
+    """
+    flags = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+             | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0))
+    return os.fdopen(os.open(path, flags, mode), "wb")
+
+
+def open_regular(path: str) -> BinaryIO:
+    """`path` open for reading if it is a regular file; NotRegularFile otherwise.
+
+    A fifo, device or socket is refused before anything waits on it: it is
+    opened without blocking and checked on the open file, not by name.
+    """
+    if not stat_is_regular(os.stat(path).st_mode):
+        raise NotRegularFile(0, "not a regular file (a folder, fifo, device or socket)", path)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+                 | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat_is_regular(os.fstat(fd).st_mode):
+            raise NotRegularFile(0, "not a regular file (a folder, fifo, device or socket)", path)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def stat_is_regular(mode: int) -> bool:
+    import stat
+
+    return stat.S_ISREG(mode)
 
 
 # Getting files: HTTP with retries, local copies ##############################
