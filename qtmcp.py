@@ -45,7 +45,12 @@ USER_AGENT = "qtmcp/" + __version__
 RELEASE_PINS: dict[str, str] = {
 }
 
-COMMANDS = ("run", "fetch", "list", "mirror", "install", "cache", "verify")
+COMMANDS = ("run", "fetch", "list", "mirror", "install", "cache", "verify", "help")
+OLD_COMMANDS = {  # qtmcp 0.2's commands (an earlier server on the same PyPI name), and what replaced them
+    "serve": "now qtmcp starts the native launcher itself: qtmcp --qt 6.8 -- /path/to/app "
+             "(see 'Upgrading from qtmcp 0.2' in the README)",
+    "download-tools": "now: qtmcp fetch --qt 6.8 (see 'Upgrading from qtmcp 0.2' in the README)",
+}
 OS_NAMES = ("linux", "windows", "macos")
 ARCH_NAMES = ("x64", "x86", "arm64")
 ARCHIVE_KINDS = ("tar.gz", "zip")
@@ -55,9 +60,11 @@ PROBE_SUFFIX = {"linux": ".so", "windows": ".dll", "macos": ".dylib"}
 SUMS_NAME = "SHA256SUMS"
 SUMS_MAX_BYTES = 1024 * 1024
 MANIFEST_NAME = "manifest.json"
+MANIFEST_MAX = 256 * 1024 * 1024  # bytes of a manifest read back (200,000 entries fit)
 BUILD_DIR = "build"
 INDEX_LOCK = ".index.lock"  # held while the cache's copy of a SHA256SUMS is written
 INDEX_WORK = ".tmp-index~"  # the temporary files of that copy
+MIRROR_LOCK = ".qtmcp-mirror.lock"  # held in DEST/<tag>/ while `mirror` works there
 TAG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-")
 TAG_MAX = 128
 
@@ -136,7 +143,15 @@ class MissingError(SourceError):
 
 
 class NotFoundAtBase(Exception):
-    """A base does not have a file (404, 401, 403, no such file): try the next."""
+    """A base does not have a file (404, 401, 403, no such file): try the next.
+
+    `refused` is True where the base refused access (401, 403), so that the
+    message can say where credentials come from.
+    """
+
+    def __init__(self, message: str, refused: bool = False):
+        super().__init__(message)
+        self.refused = refused
 
 
 class TransientError(Exception):
@@ -220,6 +235,18 @@ def asset_names(qt: str, platform: tuple[str, str]) -> list[str]:
     return [f"{stem}.{kind}" for kind in (native,) + tuple(k for k in ARCHIVE_KINDS if k != native)]
 
 
+def listed_names(qt: str, platform: tuple[str, str]) -> list[str]:
+    """The names a release's index may list a build under, in order of preference:
+    asset_names(), then for Windows x64 the name releases up to v0.2.x gave it
+    ('qtmcp-qt6.8-windows.zip'), used where no newer name is listed."""
+    names = asset_names(qt, platform)
+    return names + [legacy_windows_name(qt)] if platform == ("windows", "x64") else names
+
+
+def legacy_windows_name(qt: str) -> str:
+    return f"qtmcp-qt{qt}-windows.zip"
+
+
 def parse_asset_name(name: str) -> tuple[str, tuple[str, str], str] | None:
     """(qt, platform, kind) of an asset name, or None if it is not one."""
     kind = next((k for k in ARCHIVE_KINDS if name.endswith("." + k)), None)
@@ -229,16 +256,16 @@ def parse_asset_name(name: str) -> tuple[str, tuple[str, str], str] | None:
     qt, rest = words[0], words[1:]
     if rest[:1] == ["patched"]:
         qt, rest = qt + "-patched", rest[1:]
-    if rest == ["linux"]:
-        rest = ["linux", "x64"]
+    if rest in (["linux"], ["windows"]):
+        rest = rest + ["x64"]
     try:
         if len(rest) != 2 or normalize_qt(qt) != qt:
             return None
         platform = parse_platform("-".join(rest))
     except UsageError:
         return None
-    if f"{asset_stem(qt, platform)}.{kind}" != name:
-        return None  # not the canonical spelling (case, 'linux-x64')
+    if name not in (f"{asset_stem(qt, platform)}.{kind}", legacy_windows_name(qt)):
+        return None  # not a canonical spelling (case, 'linux-x64')
     return qt, platform, kind
 
 
@@ -247,12 +274,47 @@ def build_key(qt: str, platform: tuple[str, str]) -> str:
     return f"qt{qt}-{platform_name(platform)}"
 
 
+def is_build_key(key: str) -> bool:
+    """True for a name build_key() gives: 'qt6.8-linux-x64', 'qt5.15-patched-windows-x86'."""
+    words = key[2:].split("-") if key.startswith("qt") else []
+    if len(words) == 4 and words[1] == "patched":
+        words = [words[0] + "-patched"] + words[2:]
+    if len(words) != 3:
+        return False
+    try:
+        return build_key(normalize_qt(words[0]), parse_platform(f"{words[1]}-{words[2]}")) == key
+    except UsageError:
+        return False
+
+
+def cache_entry(entry: str) -> tuple[str, str] | None:
+    """(build key, kind) of a name qtmcp gives in a release's cache folder, or None.
+
+    Kinds: 'install' (<key>-<16 hex>), 'pointer' (<key>.current), 'lock'
+    (.<key>.lock), 'work' (.tmp-<key>~..., temporary folders and files).
+    """
+    if entry.startswith(".tmp-") and "~" in entry:
+        key, kind = entry[len(".tmp-"): entry.index("~")], "work"
+    elif entry.startswith(".") and entry.endswith(".lock"):
+        key, kind = entry[1: -len(".lock")], "lock"
+    elif entry.endswith(".current"):
+        key, kind = entry[: -len(".current")], "pointer"
+    else:
+        key, _, digest = entry.rpartition("-")
+        kind = "install" if len(digest) == 16 and is_hex(digest) else ""
+    return (key, kind) if kind and is_build_key(key) else None
+
+
 def launcher_name(os_name: str) -> str:
     return "qtmcp-launcher.exe" if os_name == "windows" else "qtmcp-launcher"
 
 
+def is_hex(text: str) -> bool:
+    return bool(text) and all(c in "0123456789abcdef" for c in text)
+
+
 def is_sha256(text: str) -> bool:
-    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+    return len(text) == 64 and is_hex(text)
 
 
 def parse_sums(data: bytes, where: str) -> dict[str, str]:
@@ -282,9 +344,31 @@ def parse_sums(data: bytes, where: str) -> dict[str, str]:
     return sums
 
 
+def manifest_problem(manifest: object) -> str:
+    """What is wrong with a manifest's shape ('' if nothing): what verify and start rely on."""
+    if not isinstance(manifest, dict):
+        return "not a JSON object"
+    for key in ("release", "build", "asset", "sha256"):
+        if not isinstance(manifest.get(key), str):
+            return f"no {key!r}"
+    lists = {"files": ("path", "size", "sha256"), "links": ("path", "target"), "dirs": ()}
+    for key, fields in lists.items():
+        entries = manifest.get(key, [])
+        if not isinstance(entries, list):
+            return f"{key!r} is not a list"
+        for entry in entries:
+            if not fields:
+                if not isinstance(entry, str):
+                    return f"an entry of {key!r} is not a name"
+            elif not isinstance(entry, dict) or not all(isinstance(entry.get(f), int if f == "size" else str)
+                                                        for f in fields):
+                return f"an entry of {key!r} is not {'/'.join(fields)}"
+    return ""
+
+
 def choose_asset(sums: dict[str, str], qt: str, platform: tuple[str, str], release: str) -> str:
     """The asset of the build in the release's index; NoBuildError naming the offers."""
-    for name in asset_names(qt, platform):
+    for name in listed_names(qt, platform):
         if name in sums:
             return name
     builds = [b for b in (parse_asset_name(n) for n in sums) if b]
@@ -296,9 +380,12 @@ def choose_asset(sums: dict[str, str], qt: str, platform: tuple[str, str], relea
     if same_qt:
         offers.append(f"for Qt {qt}: {', '.join(same_qt)}")
     offered = "; ".join(offers) if offers else "nothing for this Qt version or platform"
+    patched = qt + "-patched"
+    hint = (f"it has Qt {patched} (a patched build, asked for by name): did you mean --qt {patched}? "
+            "Otherwise choose" if patched in same_platform else "choose")
     raise NoBuildError(
         f"release {release} has no build for Qt {qt} on {platform_name(platform)} "
-        f"(it offers {offered}); choose another --qt or --release"
+        f"(it offers {offered}); {hint} another --qt or --release"
     )
 
 
@@ -307,18 +394,27 @@ def offered_versions(sums: dict[str, str]) -> list[str]:
 
 
 def mask_url(url: str) -> str:
-    """`url` with any user and password replaced by '***'.
+    """`url` with any user and password replaced by '***'; local paths as they are.
 
-    Everything up to the last '@' before the query is masked, so that a
-    password holding '/' is masked too.
+    In a URL everything up to the last '@' is masked, so that a password is
+    hidden whatever it holds ('/', '?', '#', '@'). A plain path or a file://
+    URL carries no credentials: an '@' in it is shown.
     """
     scheme, sep, rest = url.partition("://")
-    if not sep:
-        scheme, rest = "", url
-    head = rest.split("?", 1)[0].split("#", 1)[0]
-    if "@" not in head:
+    if not sep or scheme.lower() == "file" or "@" not in rest:
         return url
-    return f"{scheme}{sep}***@{rest[head.rindex('@') + 1:]}"
+    return f"{scheme}{sep}***@{rest.rpartition('@')[2]}"
+
+
+def printable(text: str) -> str:
+    """`text` with control characters escaped (\\n, \\x1b, \\u202e), for one line of output.
+
+    Everything shown that may come from outside (names in SHA256SUMS and
+    archives, reason phrases, paths) passes through here on its way out.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else ascii(c)[1:-1] for c in text)
 
 
 def url_origin(url: str) -> tuple[str, str, int | None]:
@@ -332,6 +428,66 @@ def url_origin(url: str) -> tuple[str, str, int | None]:
     except ValueError:
         port = None
     return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
+
+
+def valid_http_base(base: str) -> bool:
+    """True if `base` is an http(s) URL urllib reads as qtmcp does: printable ASCII,
+    a host IDNA can encode, a port in range, the same authority both ways."""
+    from urllib.parse import urlsplit
+
+    if not all(33 <= ord(c) < 127 for c in base):
+        return False
+    try:
+        parts = urlsplit(base)
+        parts.port  # noqa: B018 (raises ValueError for a bad port)
+        (parts.hostname or "").encode("idna")
+    except (ValueError, UnicodeError):
+        return False
+    authority = base.partition("://")[2].partition("/")[0]
+    return bool(parts.hostname) and parts.netloc == authority
+
+
+def redirect_target(url: str, location: str) -> str:
+    """The absolute URL a redirect from `url` leads to; SourceError if it is
+    malformed, carries a user, leaves http(s) or drops TLS."""
+    from urllib.parse import urljoin, urlsplit
+
+    shown = mask_url(url)
+    target = ""
+    if location and all(33 <= ord(c) < 127 for c in location):
+        try:
+            target = urljoin(url, location)
+        except ValueError:  # a bad IPv6 literal
+            target = ""
+    if not valid_http_base(target) or urlsplit(target).username is not None:
+        scheme = target.partition(":")[0].lower() if target else ""
+        if target and scheme not in ("http", "https"):
+            raise SourceError(f"{shown} redirects to a {printable(scheme[:20])} URL: refused")
+        raise SourceError(f"{shown} redirects to a malformed location {location[:200]!r}: refused")
+    if url.lower().startswith("https:") and not target.lower().startswith("https:"):
+        raise SourceError(f"{shown} redirects from https to http: refused (it would drop TLS)")
+    return target
+
+
+def content_length(values: list[str] | None, url: str) -> int | None:
+    """The body's length from Content-Length headers; SourceError if malformed or in conflict."""
+    if not values:
+        return None
+    found = {value.strip() for value in values}
+    length = found.pop()
+    if found or not (length.isascii() and length.isdigit() and len(length) <= 18):
+        raise SourceError(f"{mask_url(url)} sent a malformed Content-Length {values[0][:40]!r}")
+    return int(length)
+
+
+def retry_delay(attempt: int, retry_after: float | None) -> float | None:
+    """Seconds to wait before attempt `attempt` + 1, or None when no attempt is left.
+
+    Backoff 0.5, 1, 2 s, unless the server's Retry-After asks for another.
+    """
+    if attempt >= MAX_ATTEMPTS:
+        return None
+    return retry_after if retry_after is not None else 0.5 * 2 ** (attempt - 1)
 
 
 def base_kind(base: str) -> str:
@@ -368,6 +524,15 @@ def base_file_location(base: str, tag: str, name: str) -> str:
 # Archive member names (pure) #################################################
 
 
+def valid_utf8(text: str) -> bool:
+    """False for text holding bytes that were not UTF-8 (decoded as surrogates)."""
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 def member_parts(name: str, is_dir: bool, windows: bool) -> list[str]:
     """The checked parts of an archive member's name ([] is the root folder).
 
@@ -382,6 +547,8 @@ def member_parts(name: str, is_dir: bool, windows: bool) -> list[str]:
         raise refuse("empty name")
     if "\\" in name or "\x00" in name:
         raise refuse("backslash or NUL in name")
+    if not valid_utf8(name):
+        raise refuse("a name that is not valid UTF-8")
     if name.startswith("/"):
         raise refuse("absolute path")
     if len(name) >= 2 and name[1] == ":":
@@ -478,6 +645,7 @@ OPTIONS = {
     "--quiet": Option("quiet", False, env="QTMCP_QUIET"),
     "--json": Option("json", False, ("list", "cache")),
     "--all": Option("all", False, ("cache",)),
+    "--dry-run": Option("dry_run", False, ("cache",)),
     "--sums": Option("sums", True, ("install",)),
     "--repair": Option("repair", False, ("verify",)),
     "--help": Option("help", False),
@@ -562,6 +730,7 @@ class Settings:
         self.quiet = False
         self.json = False
         self.all = False
+        self.dry_run = False
         self.sums = ""
         self.repair = False
         self.help = False
@@ -588,24 +757,40 @@ def split_command_line(argv: list[str]) -> tuple[str, dict[str, list[str]], list
             name, eq, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
             option = OPTIONS.get(name)
             if option is None or (option.commands and (command or "run") not in option.commands):
-                where = f" for '{command or 'run'}'" if option else ""
-                hint = "put the launcher's own options after '--'; " if (command or "run") == "run" else ""
-                raise UsageError(f"unknown option {name}{where}; {hint}see qtmcp --help")
+                raise unknown_option(name, option, command or "run")
             if option.takes_value and not eq:
                 if index == len(argv):
                     raise UsageError(f"option {name} needs a value")
                 value, index = argv[index], index + 1
             elif not option.takes_value and eq:
                 raise UsageError(f"option {name} takes no value")
+            if option.takes_value and not value.strip():
+                raise UsageError(f"option {name} was given an empty value: give one, or leave the option out")
             given.setdefault(option.dest, []).append(value)
             continue
         if not command and not positionals and arg in COMMANDS:
             command = arg
+        elif not command and arg in OLD_COMMANDS:
+            raise UsageError(f"'qtmcp {arg}' was qtmcp 0.2's; {OLD_COMMANDS[arg]}")
         elif (command or "run") == "run":
             return "run", given, positionals, argv[index - 1 :]
         else:
             positionals.append(arg)
     return command or "run", given, positionals, []
+
+
+def unknown_option(name: str, option: Option | None, command: str) -> UsageError:
+    """The error for an option qtmcp does not take here, with the nearest known one."""
+    import difflib
+
+    if option is not None:
+        owners = ", ".join(option.commands)
+        return UsageError(f"option {name} is not for '{command}' (it goes with: {owners}); see qtmcp --help")
+    known = [o for o, opt in OPTIONS.items() if o.startswith("--") and (not opt.commands or command in opt.commands)]
+    close = difflib.get_close_matches(name, known, 1, 0.6)
+    hint = f"did you mean {close[0]}? " if close else ""
+    launcher = "put the launcher's own options after '--'; " if command == "run" else ""
+    return UsageError(f"unknown option {name}; {hint}{launcher}see qtmcp --help")
 
 
 def env_value(environ: dict[str, str], name: str) -> str:
@@ -652,7 +837,8 @@ def read_settings(argv: list[str], environ: dict[str, str]) -> Settings:
         except ValueError:
             settings.timeout = -1.0
         if not 0 < settings.timeout < 86400:
-            raise UsageError("bad --timeout/QTMCP_TIMEOUT: give a number of seconds, like 30")
+            raise UsageError("bad --timeout/QTMCP_TIMEOUT: give a number of seconds above 0 "
+                             "(and under a day), like 30")
     if settings.sha256:
         settings.sha256 = settings.sha256.strip().lower()
         if not is_sha256(settings.sha256):
@@ -778,22 +964,34 @@ class Reporter:
     def write(self, line: str) -> None:
         self.end_bar()
         try:
-            sys.stderr.write(line + "\n")
+            sys.stderr.write(printable(line) + "\n")
             sys.stderr.flush()
         except (OSError, ValueError, AttributeError):
             pass  # stderr closed: the log still has it
 
     def log(self, message: str) -> None:
+        """Append one line to QTMCP_LOG; a log that cannot be written never stops qtmcp.
+
+        The log is opened without following a link and without waiting: a
+        link, fifo or device planted there is not written to.
+        """
         if not self.log_path:
             return
         import time
 
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        line = f"{stamp} qtmcp[{os.getpid()}] {printable(message)}\n".encode("utf-8", "backslashreplace")
+        flags = (os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+                 | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0))
         try:
-            with open(self.log_path, "a", encoding="utf-8", errors="replace") as log:
-                log.write(f"{stamp} qtmcp[{os.getpid()}] {message}\n")
+            fd = os.open(self.log_path, flags, 0o600)
+            try:
+                if stat_is_regular(os.fstat(fd).st_mode):
+                    os.write(fd, line)
+            finally:
+                os.close(fd)
         except OSError:
-            pass  # a log that cannot be written never stops qtmcp
+            pass
 
     def wants_bar(self) -> bool:
         try:
@@ -824,12 +1022,24 @@ class Reporter:
                 pass
 
 
+def shown_args(args: list[str]) -> str:
+    """Arguments as one line for the log: URLs masked, odd ones quoted."""
+    safe = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:=@%+,")
+    shown = [mask_url(arg) for arg in args]
+    return " ".join(arg if arg and set(arg) <= safe else repr(arg) for arg in shown)
+
+
 def human_size(size: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if size < 1024 or unit == "GiB":
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} GiB"
+
+
+def say(line: str) -> None:
+    """One line of a command's report on stdout, control characters escaped."""
+    print(printable(line))
 
 
 # Files: created new, never through a link; read only when regular ##########
@@ -899,7 +1109,11 @@ class MemorySink:
 
 
 class FileSink:
-    """Streams a download to `path`, hashing it as it goes (flat memory)."""
+    """Streams a download to `path`, hashing it as it goes (flat memory).
+
+    The file is created new at the first write (never through a link, never
+    over another run's file) and emptied, not removed, before another attempt.
+    """
 
     def __init__(self, path: str, label: str):
         import hashlib
@@ -909,17 +1123,25 @@ class FileSink:
         self.new_hash = hashlib.sha256
         self.hash = hashlib.sha256()
         self.size = 0
-        self.file = None
+        self.file: BinaryIO | None = None
 
     def reset(self) -> None:
-        self.close()
         self.hash = self.new_hash()
         self.size = 0
-        try:
-            if os.path.exists(self.path):
-                os.remove(self.path)
-        except OSError as error:
-            raise local_failure(error, self.path) from None
+        if self.file is not None:
+            try:
+                self.file.seek(0)
+                self.file.truncate()
+            except OSError as error:
+                raise local_failure(error, self.path) from None
+
+    def open(self) -> BinaryIO:
+        if self.file is None:
+            try:
+                self.file = open_new(self.path, 0o644)
+            except OSError as error:
+                raise local_failure(error, self.path) from None
+        return self.file
 
     def write(self, chunk: bytes) -> None:
         self.size += len(chunk)
@@ -927,9 +1149,7 @@ class FileSink:
             raise SourceError(f"{self.label or self.path} is over {human_size(MAX_DOWNLOAD)}: refused")
         self.hash.update(chunk)
         try:
-            if self.file is None:
-                self.file = open(self.path, "wb")
-            self.file.write(chunk)
+            self.open().write(chunk)
         except OSError as error:  # a full disk is not worth a retry
             raise local_failure(error, self.path) from None
 
@@ -945,12 +1165,15 @@ class FileSink:
 class Fetcher:
     """Gets a release's files from a list of bases, in order, as the contract says."""
 
-    def __init__(self, settings: Settings, reporter: Reporter, bases: list[str]):
-        self.settings = settings
-        self.reporter = reporter
+    def __init__(self, bases: list[str], reporter: Reporter, offline: bool = False,
+                 timeout: float = DEFAULT_TIMEOUT, token: str = ""):
         self.bases = bases
+        self.reporter = reporter
+        self.offline = offline
+        self.timeout = timeout
+        self.token = token  # QTMCP_MIRROR_TOKEN
         self.wait_left = RETRY_BUDGET
-        self.opener = None
+        self.openers: dict[str, object] = {}
         self.credentials: dict[str, tuple[tuple[str, str, int | None], str] | None] = {}
 
     # -- one file, every base --------------------------------------------------
@@ -966,100 +1189,133 @@ class Fetcher:
         tried: list[str] = []
         refused = False
         for number, base in enumerate(bases, 1):
-            last = number == len(bases)
             location = base_file_location(base, tag, name)
             shown = mask_url(location)
-            if base_kind(base) == "http" and self.settings.offline:
+            if base_kind(base) == "http" and self.offline:
                 self.reporter.note(f"offline: not opening {shown}")
                 tried.append(f"{shown} (offline)")
                 continue
-            attempt = 0
-            while True:
-                attempt += 1
-                sink.reset()
-                try:
-                    self.copy_once(base, location, sink)
-                    return base
-                except NotFoundAtBase as missing:
-                    refused = refused or "401" in str(missing) or "403" in str(missing)
-                    tried.append(f"{shown} ({missing})")
-                    if not last:
-                        self.reporter.note(f"{name} not at {shown} ({missing}); trying the next source")
-                    break
-                except TransientError as failure:
-                    if not last:
-                        self.reporter.note(f"{shown}: {failure}; trying the next source")
-                        tried.append(f"{shown} ({failure})")
-                        break
-                    if attempt >= MAX_ATTEMPTS:
-                        raise SourceError(
-                            f"could not get {shown} after {attempt} attempts: {failure}; "
-                            "check the network or the mirror, then try again"
-                        ) from None
-                    delay = failure.retry_after if failure.retry_after is not None else 0.5 * 2 ** (attempt - 1)
-                    if delay > self.wait_left:
-                        when = time.strftime("%H:%M:%S", time.localtime(time.time() + delay))
-                        raise SourceError(
-                            f"{shown} asks to retry after {delay:.0f} s, longer than qtmcp waits: "
-                            f"try again after {when}"
-                        ) from None
-                    self.reporter.note(
-                        f"{shown}: {failure}; retrying in {delay:.1f} s (attempt {attempt + 1} of {MAX_ATTEMPTS})"
-                    )
-                    time.sleep(delay)
-                    self.wait_left -= delay
+            try:
+                self.copy_with_retries(base, location, sink, last=number == len(bases))
+                return base
+            except NotFoundAtBase as missing:
+                refused = refused or missing.refused
+                tried.append(f"{shown} ({missing})")
+                if number < len(bases):
+                    self.reporter.note(f"{name} not at {shown} ({missing}); trying the next source")
+            except TransientError as failure:  # only from a base that is not the last
+                self.reporter.note(f"{shown}: {failure}; trying the next source")
+                tried.append(f"{shown} ({failure})")
         hint = ""
         if refused:
             hint = "; credentials for a mirror come from ~/.netrc (or $NETRC) and QTMCP_MIRROR_TOKEN"
-        elif self.settings.offline:
+        elif self.offline:
             hint = (
                 "; offline: bring it with 'qtmcp mirror DEST' on a connected machine and "
                 "--mirror DEST here, or 'qtmcp install ARCHIVE'"
             )
         raise MissingError(f"no source has {name} of release {tag}: tried {'; '.join(tried)}{hint}")
 
-    def copy_once(self, base: str, location: str, sink: MemorySink | FileSink) -> None:
+    def copy_with_retries(self, base: str, location: str, sink: MemorySink | FileSink, last: bool) -> None:
+        """Copy `location` into `sink`, retrying transient failures on the last base.
+
+        Waiting between attempts and the time of attempts that failed both
+        count against one budget (RETRY_BUDGET), so a silent source fails
+        within --timeout + RETRY_BUDGET seconds.
+        """
+        import time
+
+        shown = mask_url(location)
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            sink.reset()
+            began = time.monotonic()
+            try:
+                self.copy_once(base, location, sink, self.attempt_timeout(attempt))
+                return
+            except TransientError as failure:
+                if attempt > 1:
+                    self.wait_left -= time.monotonic() - began
+                if not last:
+                    raise
+                waited = time.monotonic() - started
+                delay = retry_delay(attempt, failure.retry_after)
+                if delay is not None and delay > self.wait_left and failure.retry_after is not None:
+                    when = time.strftime("%H:%M:%S", time.localtime(time.time() + delay))
+                    raise SourceError(
+                        f"{shown} asks to retry after {delay:.0f} s, longer than qtmcp waits: "
+                        f"try again after {when}"
+                    ) from None
+                if delay is None or self.wait_left <= delay:
+                    attempts = f"{attempt} attempt{'s' if attempt > 1 else ''}"
+                    raise SourceError(
+                        f"could not get {shown} after {attempts} and {waited:.0f} s in all: {failure}; "
+                        "check the network, the proxy or the mirror, raise --timeout for a slow one, "
+                        "or give another --mirror"
+                    ) from None
+                self.reporter.note(
+                    f"{shown}: {failure}; retrying in {delay:.1f} s (attempt {attempt + 1} of {MAX_ATTEMPTS})"
+                )
+                time.sleep(delay)
+                self.wait_left -= delay
+
+    def attempt_timeout(self, attempt: int) -> float:
+        """The silence an attempt may meet: --timeout, cut to what is left of the budget on a retry."""
+        if attempt == 1:
+            return self.timeout
+        return max(0.5, min(self.timeout, self.wait_left))
+
+    def copy_once(self, base: str, location: str, sink: MemorySink | FileSink, timeout: float) -> None:
         """One attempt: copy `location` into `sink`, or raise why not."""
         if base_kind(base) == "local":
             folder = local_base_path(base)
             if not os.path.isdir(folder):
                 looks_like_host = base[:1].isalnum() and ":" in base[2:] and "@" not in base and "://" not in base
                 hint = f"; did you mean http://{base}?" if looks_like_host else ""
-                raise NotFoundAtBase(f"no such folder {mask_url(folder)}{hint}")
+                raise NotFoundAtBase(f"no such folder {folder}{hint}")
             self.copy_local(location, sink)
         else:
-            self.copy_http(base, location, sink)
+            self.copy_http(base, location, sink, timeout)
 
     def copy_local(self, path: str, sink: MemorySink | FileSink) -> None:
         try:
-            source = open(path, "rb")
+            source = open_regular(path)
         except (FileNotFoundError, NotADirectoryError):
             raise NotFoundAtBase("no such file") from None
+        except NotRegularFile:
+            raise SourceError(f"{path} is not a regular file (a folder, fifo or device): "
+                              "fix the mirror folder") from None
         except OSError as error:
             raise NotFoundAtBase(error.strerror or str(error)) from None
         with source:
             total = os.fstat(source.fileno()).st_size
-            copy_stream(source, sink, self.reporter, mask_url(path), total)
+            try:
+                copy_stream(source, sink, self.reporter, path, total)
+            except OSError as error:
+                raise SourceError(f"cannot read {path}: {describe_error(error)}") from None
 
-    def copy_http(self, base: str, url: str, sink: MemorySink | FileSink) -> None:
+    def copy_http(self, base: str, url: str, sink: MemorySink | FileSink, timeout: float) -> None:
         import http.client
 
-        response = self.open_http(base, url)
+        response = self.open_http(base, url, timeout)
         with response:
-            length = response.headers.get("Content-Length")
-            total = int(length) if length and length.isdigit() else None
+            total = content_length(response.headers.get_all("Content-Length"), url)
             if total is not None and isinstance(sink, FileSink) and total > MAX_DOWNLOAD:
                 raise SourceError(f"{mask_url(url)} is over {human_size(MAX_DOWNLOAD)}: refused")
             try:
                 got = copy_stream(response, sink, self.reporter, mask_url(url), total)
-            except (OSError, http.client.HTTPException) as error:
+            except (OSError, http.client.IncompleteRead) as error:
                 raise TransientError(f"the transfer broke ({describe_error(error)})") from None
+            except (ValueError, http.client.HTTPException) as error:
+                raise SourceError(f"{mask_url(url)} sent a malformed body ({describe_error(error)})") from None
             if total is not None and got < total:
                 raise TransientError(f"the body was cut short ({got} of {total} bytes)")
 
     # -- HTTP -------------------------------------------------------------------
 
-    def open_http(self, base: str, url: str):  # type: ignore[no-untyped-def]
+    def open_http(self, base: str, url: str, timeout: float):  # type: ignore[no-untyped-def]
         """The response for `url`, following redirects by hand (at most 10).
 
         Credentials found for `base` go only to `base`'s own origin; https to
@@ -1069,7 +1325,6 @@ class Fetcher:
         import http.client
         import urllib.error
         import urllib.request
-        from urllib.parse import urljoin
 
         credential = self.credential_for(base)
         seen = {url}
@@ -1080,20 +1335,13 @@ class Fetcher:
             if credential and url_origin(url) == credential[0]:
                 request.add_unredirected_header("Authorization", credential[1])
             try:
-                return self.http_opener().open(request, timeout=self.settings.timeout)
+                return self.http_opener(url).open(request, timeout=timeout)
             except urllib.error.HTTPError as error:
                 location = error.headers.get("Location") if error.code in (301, 302, 303, 307, 308) else None
                 if location is None:
                     raise http_failure(error, url) from None
                 error.close()
-                target = urljoin(url, location)
-                scheme = target.partition(":")[0].lower()
-                if url.lower().startswith("https:") and scheme != "https":
-                    raise SourceError(
-                        f"{mask_url(url)} redirects from https to {scheme}: refused (it would drop TLS)"
-                    ) from None
-                if scheme not in ("http", "https"):
-                    raise SourceError(f"{mask_url(url)} redirects to a {scheme} URL: refused") from None
+                target = redirect_target(url, location)
                 if target in seen:
                     raise SourceError(f"{mask_url(url)} redirects in a loop: refused") from None
                 seen.add(target)
@@ -1102,27 +1350,17 @@ class Fetcher:
                 raise connection_failure(error.reason, url, proxy_for(url)) from None
             except (OSError, http.client.HTTPException) as error:
                 raise connection_failure(error, url, proxy_for(url)) from None
+            except (ValueError, UnicodeError) as error:  # what urllib and http.client say of bad input
+                raise SourceError(f"{mask_url(url)}: malformed URL or answer ({describe_error(error)})") from None
         raise SourceError(f"{mask_url(url)}: more than {MAX_REDIRECTS} redirects: refused")
 
-    def http_opener(self):  # type: ignore[no-untyped-def]
-        """An opener with proxies from the environment, verified TLS, no redirects."""
-        if self.opener is None:
-            import ssl
-            import urllib.request
-
-            context = ssl.create_default_context()
-            opener = urllib.request.OpenerDirector()
-            for handler in (
-                urllib.request.ProxyHandler(),
-                urllib.request.UnknownHandler(),
-                urllib.request.HTTPHandler(),
-                urllib.request.HTTPSHandler(context=context),
-                urllib.request.HTTPDefaultErrorHandler(),
-                urllib.request.HTTPErrorProcessor(),
-            ):
-                opener.add_handler(handler)
-            self.opener = opener
-        return self.opener
+    def http_opener(self, url: str):  # type: ignore[no-untyped-def]
+        """An opener with proxies from the environment, no redirects, and (for
+        https) verified TLS; the TLS context is only made where it is needed."""
+        kind = "https" if url.lower().startswith("https:") else "http"
+        if kind not in self.openers:
+            self.openers[kind] = new_opener(kind == "https")
+        return self.openers[kind]
 
     def credential_for(self, base: str) -> tuple[tuple[str, str, int | None], str] | None:
         """(origin, Authorization value) for a mirror base, or None.
@@ -1136,8 +1374,8 @@ class Fetcher:
         found = None
         if base != DEFAULT_BASE and origin != url_origin(DEFAULT_BASE):
             login = url_login(base)
-            if self.settings.token:
-                found = (origin, "Bearer " + self.settings.token)
+            if self.token:
+                found = (origin, "Bearer " + self.token)
             else:
                 login = login or netrc_login(origin[1], self.reporter)
                 if login:
@@ -1206,6 +1444,9 @@ def netrc_login(host: str, reporter: Reporter) -> tuple[str, str] | None:
     except netrc.NetrcParseError as error:
         reporter.note(f"ignoring {path}: it cannot be parsed (line {error.lineno})")
         return None
+    except (UnicodeError, ValueError):
+        reporter.note(f"ignoring {path}: it is not UTF-8 text")
+        return None
     except OSError as error:
         reporter.note(f"ignoring {path}: {describe_error(error)}")
         return None
@@ -1223,33 +1464,50 @@ def http_failure(error, url: str) -> Exception:  # type: ignore[no-untyped-def]
     """What an HTTP error status means for the attempt."""
     code = error.code
     host = url_origin(url)[1]
-    reason = f"{code} {error.reason}" if error.reason else str(code)
+    reason = printable(f"{code} {error.reason}"[:200] if error.reason else str(code))
     if code in (401, 403):
-        return NotFoundAtBase(f"{reason}: {host} refused access")
+        return NotFoundAtBase(f"{reason}: {host} refused access", refused=True)
     if code in (404, 410):
         return NotFoundAtBase(reason)
+    if code == 407:
+        return proxy_refusal(proxy_for(url), url)
     if code in (408, 429) or code >= 500:
         return TransientError(f"HTTP {reason}", retry_after=parse_retry_after(error.headers.get("Retry-After")))
     return SourceError(f"{mask_url(url)} answered HTTP {reason}")
 
 
+def proxy_refusal(proxy: str, url: str) -> SourceError:
+    """A 407: the proxy wants other credentials (not retried)."""
+    variable = proxy_variable(url)
+    where = f"the proxy {mask_url(proxy)}" if proxy else "a proxy"
+    source = f" (from {variable})" if variable else ""
+    has_login = "@" in proxy.partition("://")[2]
+    fix = (f"fix the user and password in {variable or 'the proxy variable'}" if has_login
+           else f"put user:password@ into {variable or 'HTTPS_PROXY/HTTP_PROXY'}")
+    return SourceError(f"{where}{source} refused qtmcp's credentials for {url_origin(url)[1]} "
+                       f"(407 Proxy Authentication Required): {fix}")
+
+
 def parse_retry_after(value: str | None) -> float | None:
-    """Seconds a Retry-After header asks for (delta seconds or an HTTP date)."""
+    """Seconds a Retry-After header asks for (delta seconds or an HTTP date); None if malformed."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(min(int(value), 10**7))
+    if value.isascii() and value.isdigit():
+        return float(min(int(value[:12]), 10**7))
     import email.utils
     import time
 
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when is None:
         return None
-    return min(max(0.0, when.timestamp() - time.time()), 1e7)
+    try:
+        return min(max(0.0, when.timestamp() - time.time()), 1e7)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def proxy_for(url: str) -> str:
@@ -1262,12 +1520,43 @@ def proxy_for(url: str) -> str:
     return proxy
 
 
+def proxy_variable(url: str) -> str:
+    """The name of the variable the proxy for `url` comes from ('https_proxy', ...), or ''."""
+    scheme = url.partition(":")[0].lower()
+    for name in (f"{scheme}_proxy", f"{scheme.upper()}_PROXY", "all_proxy", "ALL_PROXY"):
+        if os.environ.get(name):
+            return name
+    return ""
+
+
+def check_proxies() -> None:
+    """UsageError for a proxy variable urllib cannot use (a bad port, host or character)."""
+    import urllib.request
+
+    for scheme, proxy in urllib.request.getproxies().items():
+        if scheme not in ("http", "https"):
+            continue
+        url = proxy if "://" in proxy else "http://" + proxy
+        if not valid_http_base(url):
+            variable = proxy_variable(scheme + ":") or f"{scheme}_proxy"
+            raise UsageError(f"{variable}={mask_url(proxy)!r} is not a proxy URL qtmcp can use "
+                             "(bad host, port or character): fix it or unset it")
+
+
 def connection_failure(reason: object, url: str, proxy: str = "") -> Exception:
-    """What a failed connection means: TLS errors are final, others transient."""
+    """What a failed connection means: TLS errors and proxy refusals are final, others transient."""
     import socket
     import ssl
 
     host = url_origin(url)[1]
+    tunnel = str(reason) if isinstance(reason, OSError) and not reason.errno else ""
+    if tunnel.startswith("Tunnel connection failed: "):  # http.client's words for a refused CONNECT
+        code = tunnel.split()[3] if len(tunnel.split()) > 3 else ""
+        if code == "407":
+            return proxy_refusal(proxy, url)
+        if not code.startswith("5"):
+            return SourceError(f"the proxy {mask_url(proxy)} refused to connect to {host} "
+                               f"({printable(tunnel[26:80])}); check NO_PROXY and the proxy's rules")
     if proxy and isinstance(reason, (socket.gaierror, ConnectionRefusedError)):
         host = f"the proxy {mask_url(proxy)} (for {host}; see HTTPS_PROXY, HTTP_PROXY, NO_PROXY)"
     if isinstance(reason, ssl.SSLCertVerificationError):
@@ -1286,6 +1575,87 @@ def connection_failure(reason: object, url: str, proxy: str = "") -> Exception:
     if isinstance(reason, BaseException):
         return TransientError(f"connection to {host} failed ({describe_error(reason)})")
     return TransientError(f"connection to {host} failed ({reason})")
+
+
+def new_opener(https: bool):  # type: ignore[no-untyped-def]
+    """A urllib opener: proxies from the environment, no redirects, a deadline on headers.
+
+    For https it verifies TLS with the default context (SSL_CERT_FILE and
+    SSL_CERT_DIR apply). A response whose status line and headers have not
+    all arrived within the connection's timeout is a stall, so that a server
+    sending endless '100 Continue' or one header line a minute is given up.
+    """
+    import http.client
+    import socket
+    import time
+    import urllib.request
+
+    check_proxies()
+
+    class HeaderClock:
+        """The socket's file while a status line and headers arrive: reads share one deadline."""
+
+        def __init__(self, raw, sock, timeout: float | None):  # type: ignore[no-untyped-def]
+            self.raw, self.sock = raw, sock
+            self.deadline = time.monotonic() + (timeout if timeout else DEFAULT_TIMEOUT)
+
+        def readline(self, limit: int = -1) -> bytes:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise socket.timeout("the status line and headers did not all arrive in time")
+            self.sock.settimeout(left)
+            return bytes(self.raw.readline(limit))
+
+        def close(self) -> None:
+            self.raw.close()
+
+    class Response(http.client.HTTPResponse):
+        def __init__(self, sock, *args, **kwargs):  # type: ignore[no-untyped-def]
+            super().__init__(sock, *args, **kwargs)
+            self.clock_sock = sock
+
+        def begin(self) -> None:
+            sock, raw = self.clock_sock, self.fp
+            timeout = sock.gettimeout()
+            self.fp = HeaderClock(raw, sock, timeout)  # type: ignore[assignment]
+            try:
+                super().begin()
+            finally:
+                if self.fp is not None:
+                    self.fp = raw
+                try:
+                    sock.settimeout(timeout)
+                except OSError:
+                    pass
+
+    class Connection(http.client.HTTPConnection):
+        response_class = Response
+
+    class Handler(urllib.request.HTTPHandler):
+        def http_open(self, req):  # type: ignore[no-untyped-def]
+            return self.do_open(Connection, req)
+
+    handlers = [urllib.request.ProxyHandler(), urllib.request.UnknownHandler(), Handler(),
+                urllib.request.HTTPDefaultErrorHandler(), urllib.request.HTTPErrorProcessor()]
+    if https:
+        import ssl
+
+        class SecureConnection(http.client.HTTPSConnection):
+            response_class = Response
+
+        class SecureHandler(urllib.request.HTTPSHandler):
+            def __init__(self, context: ssl.SSLContext):
+                super().__init__(context=context)
+                self.tls = context
+
+            def https_open(self, req):  # type: ignore[no-untyped-def]
+                return self.do_open(SecureConnection, req, context=self.tls)
+
+        handlers.append(SecureHandler(ssl.create_default_context()))
+    opener = urllib.request.OpenerDirector()
+    for handler in handlers:
+        opener.add_handler(handler)
+    return opener
 
 
 # Unpacking: every entry checked before it is written #########################
@@ -1468,7 +1838,7 @@ def file_digest(path: str) -> tuple[int, str]:
 
     digest = hashlib.sha256()
     size = 0
-    with open(path, "rb") as source:
+    with open_regular(path) as source:
         while True:
             chunk = source.read(CHUNK)
             if not chunk:
@@ -1740,6 +2110,11 @@ def local_failure(error: OSError, path: str) -> LocalError:
         return LocalError(f"disk full writing {path}: free some space, or set --cache-dir to another disk")
     if error.errno == errno.ENAMETOOLONG or getattr(error, "winerror", None) == 206:
         return LocalError(f"path too long for this file system: {path}; use a shorter --cache-dir")
+    if error.errno in (errno.EEXIST, errno.ELOOP) or isinstance(error, NotRegularFile):
+        return LocalError(
+            f"cannot write {path}: a link or file that qtmcp did not make is in the way "
+            "(qtmcp never writes through one); remove it, or use another folder (--cache-dir)"
+        )
     if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return LocalError(
             f"cannot write {path} ({reason}): the cache is not writable; "
@@ -1757,7 +2132,8 @@ def release_tag(settings: Settings) -> str:
 
 
 def install_name(key: str, digest: str) -> str:
-    """The folder of one install: the build and the first 16 hex digits of its archive."""
+    """The folder of one install: the build and the first 16 hex digits of its archive
+    (cache_entry() reads these names back)."""
     return f"{key}-{digest[:16]}"
 
 
@@ -1786,20 +2162,31 @@ def install_has(install: str, digest: str, os_name: str) -> bool:
         return False
 
 
+class DamagedInstall(LocalError):
+    """An install whose manifest cannot be read or has the wrong shape."""
+
+
 def read_manifest(install: str) -> dict:  # type: ignore[type-arg]
+    """The install's manifest, checked to have the shape qtmcp writes; DamagedInstall if not."""
     import json
 
+    path = os.path.join(install, MANIFEST_NAME)
     try:
-        with open(os.path.join(install, MANIFEST_NAME), encoding="utf-8") as source:
-            return json.load(source)
+        with open_regular(path) as source:
+            manifest = json.loads(source.read(MANIFEST_MAX + 1).decode("utf-8"))
     except (OSError, ValueError) as error:
-        raise LocalError(f"cannot read the manifest of {install}: {describe_error(error)}") from None
+        raise DamagedInstall(f"cannot read the manifest of {install}: {describe_error(error)}") from None
+    problem = manifest_problem(manifest)
+    if problem:
+        raise DamagedInstall(f"the manifest of {install} is damaged: {problem}")
+    return manifest  # type: ignore[no-any-return]
 
 
 def pointed_install(tag_dir: str, key: str) -> str:
+    """The install folder name the build's pointer names, or '' (a fifo or link there included)."""
     try:
-        with open(pointer_path(tag_dir, key), encoding="utf-8") as pointer:
-            return pointer.read(200).strip()
+        with open_regular(pointer_path(tag_dir, key)) as pointer:
+            return pointer.read(200).decode("utf-8").strip()
     except (OSError, ValueError):
         return ""
 
@@ -1824,17 +2211,19 @@ def make_dirs(path: str) -> None:
         raise local_failure(error, path) from None
 
 
-def write_atomically(path: str, data: bytes, temp_prefix: str) -> None:
+def write_atomically(path: str, data: bytes, temp_prefix: str, temp_suffix: str = "") -> None:
     """Replace `path` with `data` by one rename, so no reader sees half of it.
 
-    The temporary file's name starts with `temp_prefix`, so that the run that
-    next holds the same lock can remove it if this one dies.
+    The temporary file's name starts with `temp_prefix` (and ends with
+    `temp_suffix`) and is created exclusively, so that no other run writes
+    it and the run that next holds the same lock can remove it if this one dies.
+    A link at `path` is replaced, never written through.
     """
     import tempfile
 
     folder = os.path.dirname(path)
     try:
-        handle, temp = tempfile.mkstemp(prefix=temp_prefix, dir=folder)
+        handle, temp = tempfile.mkstemp(prefix=temp_prefix, suffix=temp_suffix, dir=folder)
         try:
             with os.fdopen(handle, "wb") as out:
                 out.write(data)
@@ -1904,17 +2293,30 @@ class BuildLock:
     The OS releases it when its holder dies, so a crash cannot leave it stuck.
     """
 
-    def __init__(self, path: str, what: str, reporter: Reporter, timeout: float = LOCK_TIMEOUT):
+    def __init__(self, path: str, what: str, reporter: Reporter, timeout: float = LOCK_TIMEOUT,
+                 discard: bool = False):
         self.path = path
         self.what = what
         self.reporter = reporter
         self.timeout = timeout
+        self.discard = discard  # remove the lock file when done (a waiter then takes a new one)
         self.fd = -1
 
     def try_acquire(self) -> bool:
-        """Take the lock if it is free; False if another process holds it."""
+        """Take the lock if it is free; False if another process holds it.
+
+        The lock file is opened without following a link and must be a regular
+        file; a file system that cannot lock is a LocalError, not a wait.
+        """
+        import errno
+
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
         try:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            self.fd = os.open(self.path, flags, 0o644)
+            if not stat_is_regular(os.fstat(self.fd).st_mode):
+                os.close(self.fd)
+                self.fd = -1
+                raise NotRegularFile(0, "not a regular file", self.path)
         except OSError as error:
             raise local_failure(error, self.path) from None
         try:
@@ -1931,10 +2333,15 @@ class BuildLock:
                     self.fd = -1
                     return self.try_acquire()
             return True
-        except OSError:
+        except OSError as error:
             os.close(self.fd)
             self.fd = -1
-            return False
+            if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES, getattr(errno, "EDEADLOCK", -1)):
+                return False
+            raise LocalError(
+                f"cannot lock {self.path} ({describe_error(error)}): this file system does not "
+                "support locks (a network share?); use --cache-dir on a local disk"
+            ) from None
 
     def __enter__(self) -> BuildLock:
         import time
@@ -1942,7 +2349,7 @@ class BuildLock:
         deadline = time.monotonic() + self.timeout
         if self.try_acquire():
             return self
-        self.reporter.note(f"waiting for another qtmcp that is installing {self.what} (lock {self.path})")
+        self.reporter.note(f"waiting for another qtmcp working on {self.what} (lock {self.path})")
         while time.monotonic() < deadline:
             time.sleep(0.1)
             if self.try_acquire():
@@ -1958,6 +2365,8 @@ class BuildLock:
     def release(self) -> None:
         if self.fd < 0:
             return
+        if self.discard and os.name != "nt":  # while held: a waiter then finds it gone
+            remove_quietly(self.path)
         try:
             if os.name == "nt":
                 import msvcrt
@@ -1968,6 +2377,16 @@ class BuildLock:
             pass
         os.close(self.fd)  # closing releases an fcntl lock
         self.fd = -1
+        if self.discard and os.name == "nt":  # Windows removes no open file: one a waiter holds stays
+            remove_quietly(self.path)
+
+
+def remove_quietly(path: str) -> None:
+    """Remove a file if it can be; a file that stays is harmless (a lock file in use)."""
+    try:
+        os.remove(path)
+    except OSError:
+        pass
 
 
 def same_file(fd: int, path: str) -> bool:
@@ -2022,7 +2441,7 @@ def manifest_bytes(info: dict, writer: TreeWriter, prefix: list[str]) -> bytes: 
     return json.dumps(
         dict(info, format=1, files=files, links=sorted(links, key=lambda l: l["path"]), dirs=dirs),
         indent=1,
-        ensure_ascii=False,
+        ensure_ascii=True,  # names that are not UTF-8 (a mirror path) round-trip as escapes
     ).encode("utf-8")
 
 
@@ -2043,7 +2462,7 @@ def install_tree(work: str, archive: str, final: str, info: dict, os_name: str) 
     data = manifest_bytes(info, writer, prefix)
     try:
         os.rename(os.path.join(unpacked, *prefix), os.path.join(staged, BUILD_DIR))
-        with open(os.path.join(staged, MANIFEST_NAME), "wb") as out:
+        with open_new(os.path.join(staged, MANIFEST_NAME)) as out:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
@@ -2057,6 +2476,125 @@ def install_tree(work: str, archive: str, final: str, info: dict, os_name: str) 
         raise local_failure(error, final) from None
 
 
+def release_folders(root: str) -> list[str]:
+    """The tags of the releases in the cache: real folders (not links) with a tag's name."""
+    tags = []
+    for tag in list_dir(root):
+        try:
+            check_tag(tag)
+        except UsageError:
+            continue
+        if os.path.isdir(os.path.join(root, tag)) and not os.path.islink(os.path.join(root, tag)):
+            tags.append(tag)
+    return tags
+
+
+def find_installs(root: str) -> list[tuple[str, str, str]]:
+    """(tag, install folder name, path) of every complete install in the cache."""
+    found = []
+    for tag in release_folders(root):
+        tag_dir = os.path.join(root, tag)
+        for entry in list_dir(tag_dir):
+            path = os.path.join(tag_dir, entry)
+            named = cache_entry(entry)
+            if named and named[1] == "install" and not os.path.islink(path) \
+                    and os.path.isfile(os.path.join(path, MANIFEST_NAME)):
+                found.append((tag, entry, path))
+    return found
+
+
+def tree_size(path: str) -> int:
+    total = 0
+    for folder, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+class Cleaned:
+    """What `cache clean` removed (or, with --dry-run, would remove), and what it left."""
+
+    def __init__(self, dry_run: bool) -> None:
+        self.dry_run = dry_run
+        self.removed: list[str] = []
+        self.freed = 0
+        self.busy: list[str] = []  # builds another qtmcp is installing
+        self.foreign: list[str] = []  # what qtmcp did not make, kept
+
+
+def clean_release(tag_dir: str, tag: str, keep_release: bool, cleaned: Cleaned, reporter: Reporter) -> None:
+    """Remove what qtmcp made in one release's folder: with `keep_release`, only
+    dead runs' leftovers and installs the pointers do not name; else everything.
+
+    A build whose lock another qtmcp holds is left alone, and so is anything
+    qtmcp did not name; links are removed, never followed.
+    """
+    builds: dict[str, list[str]] = {}
+    for entry in list_dir(tag_dir):
+        named = cache_entry(entry)
+        if named:
+            builds.setdefault(named[0], []).append(entry)
+        elif entry not in (SUMS_NAME, INDEX_LOCK) and not entry.startswith(INDEX_WORK):
+            cleaned.foreign.append(os.path.join(tag_dir, entry))
+    busy = False
+    for key, entries in sorted(builds.items()):
+        lock = BuildLock(lock_path(tag_dir, key), f"{key} of {tag}", reporter)
+        if (os.path.lexists(lock.path) or not cleaned.dry_run) and not lock.try_acquire():
+            cleaned.busy.append(f"{key} of {tag}")
+            busy = True
+            continue
+        try:
+            keep = {pointed_install(tag_dir, key), os.path.basename(pointer_path(tag_dir, key))} \
+                if keep_release else set()
+            for entry in entries:
+                if entry in keep or cache_entry(entry) == (key, "lock"):
+                    continue
+                remove_entry(os.path.join(tag_dir, entry), tag_dir, key, cleaned)
+            if not keep_release and not cleaned.dry_run:
+                remove_quietly(lock_path(tag_dir, key))  # while held: a waiter takes a new one
+        finally:
+            lock.release()
+    clean_index(tag_dir, tag, keep_release or busy, cleaned, reporter)
+    if not keep_release and not cleaned.dry_run and not list_dir(tag_dir):
+        try:
+            os.rmdir(tag_dir)
+        except OSError:
+            pass
+
+
+def remove_entry(path: str, tag_dir: str, key: str, cleaned: Cleaned) -> None:
+    """Count one entry of a build as removed, and remove it unless this is a dry run."""
+    size = tree_size(path) if os.path.isdir(path) and not os.path.islink(path) else 0
+    cleaned.removed.append(path)
+    cleaned.freed += size
+    if cleaned.dry_run:
+        return
+    if os.path.isdir(path) and not os.path.islink(path):
+        discard_tree(path, tag_dir, key)
+    else:
+        remove_path(path)
+
+
+def clean_index(tag_dir: str, tag: str, keep: bool, cleaned: Cleaned, reporter: Reporter) -> None:
+    """Remove dead runs' copies of the release's SHA256SUMS, and (unless `keep`) the copy itself."""
+    index_lock = BuildLock(os.path.join(tag_dir, INDEX_LOCK), f"the {SUMS_NAME} of {tag}", reporter)
+    if (os.path.lexists(index_lock.path) or not cleaned.dry_run) and not index_lock.try_acquire():
+        return
+    try:
+        for entry in list_dir(tag_dir):
+            if entry.startswith(INDEX_WORK) or (not keep and entry == SUMS_NAME):
+                cleaned.removed.append(os.path.join(tag_dir, entry))
+                if not cleaned.dry_run:
+                    remove_path(os.path.join(tag_dir, entry))
+        if not keep and not cleaned.dry_run:
+            remove_quietly(os.path.join(tag_dir, INDEX_LOCK))
+    finally:
+        index_lock.release()
+
+
 # Releases: the index, the archive, the install ###############################
 
 
@@ -2067,19 +2605,6 @@ class Index:
         self.data = data
         self.sums = sums
         self.base = base
-
-
-def valid_http_base(base: str) -> bool:
-    """True if urllib reads the same host and port from `base` as qtmcp does."""
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(base)
-        parts.port  # noqa: B018 (raises ValueError for a bad port)
-    except ValueError:
-        return False
-    authority = base.partition("://")[2].partition("/")[0]
-    return bool(parts.hostname) and parts.netloc == authority
 
 
 def mirror_bases(settings: Settings) -> list[str]:
@@ -2095,6 +2620,12 @@ def mirror_bases(settings: Settings) -> list[str]:
     return bases or [DEFAULT_BASE]
 
 
+def make_fetcher(settings: Settings, reporter: Reporter, bases: list[str] | None = None) -> Fetcher:
+    """A Fetcher for the bases given (default: the mirrors of `settings`)."""
+    return Fetcher(mirror_bases(settings) if bases is None else bases, reporter,
+                   offline=settings.offline, timeout=settings.timeout, token=settings.token)
+
+
 def read_index(fetcher: Fetcher, tag: str, bases: list[str] | None = None) -> Index:
     """The release's index from the first base that has it (MissingError if none).
 
@@ -2106,7 +2637,7 @@ def read_index(fetcher: Fetcher, tag: str, bases: list[str] | None = None) -> In
     try:
         base = fetcher.obtain(tag, SUMS_NAME, sink, bases)
     except MissingError as missing:
-        if fetcher.settings.offline:
+        if fetcher.offline:
             raise
         raise MissingError(f"{missing}; check the release tag (tags look like v0.3.0) and the mirror") from None
     data = bytes(sink.data)
@@ -2116,7 +2647,9 @@ def read_index(fetcher: Fetcher, tag: str, bases: list[str] | None = None) -> In
     if pin and actual != pin:
         raise IntegrityError(
             f"{SUMS_NAME} of release {tag} from {where} does not match the release's pin: "
-            f"expected SHA-256 {pin}, got {actual}; the source is not the published release"
+            f"expected SHA-256 {pin}, got {actual}; the source is not the published release: "
+            "use another --mirror, and tell the mirror's keeper (or report a tampered release at "
+            f"{PROJECT_URL}/issues)"
         )
     if not pin:
         fetcher.reporter.note(
@@ -2130,7 +2663,7 @@ def save_index(root: str, tag: str, index: Index, reporter: Reporter) -> None:
     tag_dir = os.path.join(root, tag)
     path = os.path.join(tag_dir, SUMS_NAME)
     try:
-        with open(path, "rb") as cached:
+        with open_regular(path) as cached:
             if cached.read(SUMS_MAX_BYTES + 1) == index.data:
                 return
     except OSError:
@@ -2143,7 +2676,7 @@ def save_index(root: str, tag: str, index: Index, reporter: Reporter) -> None:
 
 def cached_index(root: str, tag: str) -> dict[str, str] | None:
     try:
-        with open(os.path.join(root, tag, SUMS_NAME), "rb") as cached:
+        with open_regular(os.path.join(root, tag, SUMS_NAME)) as cached:
             return parse_sums(cached.read(SUMS_MAX_BYTES + 1), "the cache")
     except (OSError, SourceError):
         return None
@@ -2157,10 +2690,7 @@ def fetch_verified(fetcher: Fetcher, tag: str, name: str, digest: str, dest: str
     sink = FileSink(dest, name)
     try:
         base = fetcher.obtain(tag, name, sink, bases)
-        if sink.file is None:  # an empty file: nothing was written
-            sink.file = open(dest, "wb")
-    except OSError as error:
-        raise local_failure(error, dest) from None
+        sink.open()  # an empty file: nothing was written
     finally:
         sink.close()
     source = mask_url(base_file_location(base, tag, name))
@@ -2169,7 +2699,8 @@ def fetch_verified(fetcher: Fetcher, tag: str, name: str, digest: str, dest: str
         remove_path(dest)
         raise IntegrityError(
             f"{name} from {source} has SHA-256 {actual}, expected {digest}: "
-            "the file was removed and nothing was installed"
+            "the file was removed and nothing was installed; try another --mirror, or --refresh "
+            f"if the tag moves (like nightly); if it persists, report it at {PROJECT_URL}/issues"
         )
     return source
 
@@ -2207,7 +2738,8 @@ def acquire_archive(fetcher: Fetcher, settings: Settings, tag: str, qt: str,
         if settings.sha256 and settings.sha256 != digest:
             raise IntegrityError(
                 f"--sha256 {settings.sha256} does not match {asset}'s {digest} in {SUMS_NAME} "
-                f"from {mask_url(base_file_location(index.base, tag, SUMS_NAME))}"
+                f"from {mask_url(base_file_location(index.base, tag, SUMS_NAME))}: check the digest "
+                "you were given and the --release"
             )
         if installed(digest):
             return Acquired(asset, digest, "")
@@ -2224,7 +2756,7 @@ def acquire_archive(fetcher: Fetcher, settings: Settings, tag: str, qt: str,
 def acquire_by_digest(fetcher: Fetcher, tag: str, qt: str, platform: tuple[str, str],
                       dest: str, digest: str) -> Acquired:
     """With --sha256 and no SHA256SUMS anywhere: the build's archive of that digest."""
-    names = asset_names(qt, platform)
+    names = listed_names(qt, platform)
     fetcher.reporter.note(f"no {SUMS_NAME} for release {tag}: checking the archive against --sha256")
     failure: MissingError | None = None
     for name in names:
@@ -2289,7 +2821,7 @@ def install_build(settings: Settings, reporter: Reporter, qt: str, platform: tup
     def acquire(dest: str, installed) -> Acquired:  # type: ignore[no-untyped-def]
         if settings.sha256 and installed(settings.sha256):  # pinned by hand, already here
             return Acquired(asset_names(qt, platform)[0], settings.sha256, "")
-        fetcher = Fetcher(settings, reporter, mirror_bases(settings))
+        fetcher = make_fetcher(settings, reporter)
         return acquire_archive(fetcher, settings, tag, qt, platform, dest, installed)
 
     return install_with(settings, reporter, qt, platform, acquire)
@@ -2323,6 +2855,7 @@ def start_launcher(path: str, args: list[str], reporter: Reporter) -> int:
     """
     if not os.path.isfile(path):
         raise LocalError(f"the launcher {path} is missing: check --launcher, or run 'qtmcp verify --repair'")
+    reporter.log(f"qtmcp {__version__} run: starting {path} {shown_args(args)}".rstrip())
     reporter.end_bar()
     try:
         sys.stderr.flush()
@@ -2464,7 +2997,7 @@ def chosen_qt(settings: Settings, reporter: Reporter) -> str:
     if sums is None:
         try:
             quiet = Reporter(quiet=True, log_path=reporter.log_path)
-            sums = read_index(Fetcher(settings, quiet, mirror_bases(settings)), tag).sums
+            sums = read_index(make_fetcher(settings, quiet), tag).sums
         except QtmcpError:
             sums = None
     offered = f" (release {tag} offers Qt {', '.join(offered_versions(sums))})" if sums else ""
@@ -2519,7 +3052,7 @@ def command_list(settings: Settings, reporter: Reporter) -> int:
     root = cache_root(settings, os.environ)
     source = ""
     try:
-        index = read_index(Fetcher(settings, reporter, mirror_bases(settings)), tag)
+        index = read_index(make_fetcher(settings, reporter), tag)
         save_index(root, tag, index, reporter)
         sums, source = index.sums, mask_url(index.base)
     except MissingError:
@@ -2541,7 +3074,7 @@ def command_list(settings: Settings, reporter: Reporter) -> int:
             continue
         qt, platform, kind = parsed
         key = build_key(qt, platform)
-        fits = platform == here and next(n for n in asset_names(qt, platform) if n in sums) == name
+        fits = platform == here and next(n for n in listed_names(qt, platform) if n in sums) == name
         install = os.path.join(root, tag, install_name(key, sums[name]))
         builds.append({"asset": name, "qt": qt, "platform": platform_name(platform), "os": platform[0],
                        "arch": platform[1], "kind": kind, "sha256": sums[name], "fits": fits,
@@ -2552,10 +3085,10 @@ def command_list(settings: Settings, reporter: Reporter) -> int:
         print(json.dumps({"release": tag, "source": source, "platform": platform_name(here) if here else None,
                           "qt": qts, "builds": builds}, indent=2))
         return 0
-    print(f"release {tag} from {source}" + (f" (this machine: {platform_name(here)})" if here else ""))
-    print(f"{'ASSET':44} {'QT':14} {'PLATFORM':14} FITS CACHED")
+    say(f"release {tag} from {source}" + (f" (this machine: {platform_name(here)})" if here else ""))
+    say(f"{'ASSET':44} {'QT':14} {'PLATFORM':14} FITS CACHED")
     for build in builds:
-        print(f"{build['asset']:44} {build['qt']:14} {build['platform']:14} "
+        say(f"{build['asset']:44} {build['qt']:14} {build['platform']:14} "
               f"{'yes' if build['fits'] else '-':4} {'yes' if build['cached'] else '-'}")
     return 0
 
@@ -2565,50 +3098,99 @@ def command_mirror(settings: Settings, reporter: Reporter) -> int:
 
     For an unpinned release the archives come from the base whose SHA256SUMS
     vouches for them; when that base lacks one, the next base's pair is used.
+    One run at a time works on DEST/<tag>/ (a lock there); each file arrives
+    under a `.part` name of its own and is renamed into place once verified.
     """
     (dest,) = no_arguments(settings, 1, "a destination folder: qtmcp mirror DEST")
     tag = release_tag(settings)
-    fetcher = Fetcher(settings, reporter, mirror_bases(settings))
+    fetcher = make_fetcher(settings, reporter)
     out_dir = os.path.join(os.path.abspath(dest), tag)
+    if os.path.islink(out_dir):
+        raise LocalError(f"{out_dir} is a symbolic link: qtmcp mirrors only into a real folder; remove it")
+    make_dirs(out_dir)
+    with BuildLock(os.path.join(out_dir, MIRROR_LOCK), f"the mirror {out_dir}", reporter, discard=True):
+        for entry in list_dir(out_dir):
+            if is_mirror_part(entry) and not os.path.isdir(os.path.join(out_dir, entry)):
+                remove_path(os.path.join(out_dir, entry))  # a dead run's; no live run is writing
+        index, copied, kept, size = mirror_files(settings, reporter, fetcher, tag, out_dir)
+        write_atomically(os.path.join(out_dir, SUMS_NAME), index.data, f".{SUMS_NAME}.", ".part")
+        removed = remove_stale_assets(out_dir, index.sums, chosen_assets(settings, index.sums, tag), reporter)
+    say(f"mirrored release {tag} into {out_dir}: {copied} archive(s) copied ({human_size(size)}), "
+        f"{kept} already there and verified, {SUMS_NAME} "
+        + ("matching its pin" if tag in RELEASE_PINS else "copied as served (release not pinned)")
+        + (f"; removed {removed} archive(s) that did not match it" if removed else ""))
+    say(f"use it with: --mirror {os.path.abspath(dest)} (or serve {os.path.abspath(dest)} over HTTP)")
+    return 0
+
+
+def mirror_files(settings: Settings, reporter: Reporter, fetcher: Fetcher, tag: str,
+                 out_dir: str) -> tuple[Index, int, int, int]:
+    """(index, copied, kept, bytes copied): the chosen archives verified in `out_dir`."""
     pinned = tag in RELEASE_PINS
     copied = kept = size = start = 0
     while True:
         index = read_index(fetcher, tag, fetcher.bases[start:])
         chosen = chosen_assets(settings, index.sums, tag)
-        make_dirs(out_dir)
         start = fetcher.bases.index(index.base) + 1
         try:
             for name in chosen:
                 path = os.path.join(out_dir, name)
-                if os.path.isfile(path) and file_digest(path)[1] == index.sums[name]:
+                if holds_file(path, index.sums[name]):
                     kept += 1
                     continue
-                if os.path.exists(path):
-                    reporter.note(f"replacing {path}: its digest does not match {SUMS_NAME}")
+                if os.path.lexists(path):
+                    reporter.note(f"replacing {path}: it does not match {SUMS_NAME}")
+                part = os.path.join(out_dir, f"{name}.{os.urandom(6).hex()}.part")
                 archive_bases = fetcher.bases if pinned else [index.base]
-                fetch_verified(fetcher, tag, name, index.sums[name], path + ".part", archive_bases)
-                replace_file(path + ".part", path)
+                try:
+                    fetch_verified(fetcher, tag, name, index.sums[name], part, archive_bases)
+                    replace_file(part, path)
+                except BaseException:
+                    remove_path(part)
+                    raise
                 copied += 1
                 size += os.path.getsize(path)
-            break
+            return index, copied, kept, size
         except MissingError:
             if pinned or start >= len(fetcher.bases):
                 raise
             reporter.note(f"trying the next source for both {SUMS_NAME} and the archives")
         except OSError as error:
             raise local_failure(error, out_dir) from None
-    sums_path = os.path.join(out_dir, SUMS_NAME)
+
+
+def is_mirror_part(entry: str) -> bool:
+    """True for the names `mirror` gives files still arriving: ASSET.<hex>.part,
+    .SHA256SUMS.<random>.part, and the older ASSET.part and SHA256SUMS.part."""
+    if not entry.endswith(".part"):
+        return False
+    stem = entry[: -len(".part")]
+    head, _, random = stem.rpartition(".")
+    return (stem == SUMS_NAME or stem.startswith(f".{SUMS_NAME}.") or parse_asset_name(stem) is not None
+            or (is_hex(random) and parse_asset_name(head) is not None))
+
+
+def holds_file(path: str, digest: str) -> bool:
+    """True if `path` is a regular file (not a link) with this SHA-256."""
     try:
-        with open(sums_path + ".part", "wb") as out:
-            out.write(index.data)
-        replace_file(sums_path + ".part", sums_path)
-    except OSError as error:
-        raise local_failure(error, sums_path) from None
-    print(f"mirrored release {tag} into {out_dir}: {copied} archive(s) copied ({human_size(size)}), "
-          f"{kept} already there and verified, {SUMS_NAME} "
-          + ("matching its pin" if pinned else "copied as served (release not pinned)"))
-    print(f"use it with: --mirror {os.path.abspath(dest)} (or serve {os.path.abspath(dest)} over HTTP)")
-    return 0
+        return stat_is_regular(os.lstat(path).st_mode) and file_digest(path)[1] == digest
+    except OSError:
+        return False
+
+
+def remove_stale_assets(out_dir: str, sums: dict[str, str], chosen: list[str], reporter: Reporter) -> int:
+    """Remove archives of the release in `out_dir` that do not match its SHA256SUMS.
+
+    They were kept from an earlier run whose index differed (a moved tag), so
+    that a finished mirror holds only files that its SHA256SUMS vouches for.
+    """
+    removed = 0
+    for name in list_dir(out_dir):
+        if name in sums and name not in chosen and not holds_file(os.path.join(out_dir, name), sums[name]):
+            reporter.note(f"removing {os.path.join(out_dir, name)}: it does not match {SUMS_NAME}")
+            remove_path(os.path.join(out_dir, name))
+            removed += 1
+    return removed
 
 
 def chosen_assets(settings: Settings, sums: dict[str, str], tag: str) -> list[str]:
@@ -2650,7 +3232,7 @@ def command_install(settings: Settings, reporter: Reporter) -> int:
         sink = FileSink(dest, "")
         try:
             sink.reset()
-            with open(archive, "rb") as source:
+            with open_regular(archive) as source:
                 copy_stream(source, sink, reporter, archive, None)
         finally:
             sink.close()
@@ -2672,7 +3254,7 @@ def expected_digest(settings: Settings, tag: str, archive: str, asset: str, qt: 
     listed = ""
     if settings.sums or os.path.isfile(sums_path):
         try:
-            with open(sums_path, "rb") as source:
+            with open_regular(sums_path) as source:
                 data = source.read(SUMS_MAX_BYTES + 1)
         except OSError as error:
             raise UsageError(f"cannot read {sums_path}: {describe_error(error)}") from None
@@ -2682,7 +3264,7 @@ def expected_digest(settings: Settings, tag: str, archive: str, asset: str, qt: 
             raise IntegrityError(f"{sums_path} does not match the pin of release {tag}: "
                                  f"expected SHA-256 {pin}, got {actual}")
         sums = parse_sums(data, sums_path)
-        entry = next((n for n in [asset] + asset_names(qt, platform) if n in sums), None)
+        entry = next((n for n in [asset] + listed_names(qt, platform) if n in sums), None)
         if entry is None:
             raise NoBuildError(f"{sums_path} does not list {asset}: is it the right release's SHA256SUMS?")
         listed = sums[entry]
@@ -2694,31 +3276,6 @@ def expected_digest(settings: Settings, tag: str, archive: str, asset: str, qt: 
             "or give --sums FILE or --sha256 HEX"
         )
     return settings.sha256 or listed
-
-
-def find_installs(root: str) -> list[tuple[str, str, str]]:
-    """(tag, install folder name, path) of every complete install in the cache."""
-    found = []
-    for tag in list_dir(root):
-        tag_dir = os.path.join(root, tag)
-        if tag.startswith(".") or not os.path.isdir(tag_dir):
-            continue
-        for entry in list_dir(tag_dir):
-            path = os.path.join(tag_dir, entry)
-            if not entry.startswith(".") and os.path.isfile(os.path.join(path, MANIFEST_NAME)):
-                found.append((tag, entry, path))
-    return found
-
-
-def tree_size(path: str) -> int:
-    total = 0
-    for folder, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(folder, name)).st_size
-            except OSError:
-                pass
-    return total
 
 
 def command_cache(settings: Settings, reporter: Reporter) -> int:
@@ -2741,99 +3298,52 @@ def command_cache(settings: Settings, reporter: Reporter) -> int:
 
             print(json.dumps({"cache": root, "installs": rows}, indent=2))
         else:
-            print(f"cache {root}: {len(rows)} install(s)")
+            say(f"cache {root}: {len(rows)} install(s)")
             for row in rows:
                 mark = "*" if row["current"] else " "
-                print(f"{mark} {row['release']:14} {row['build']:28} {human_size(row['size']):>10}  {row['path']}")
+                say(f"{mark} {row['release']:14} {row['build']:28} {human_size(row['size']):>10}  {row['path']}")
         return 0
     if action == "clean":
         return clean_cache(settings, reporter, root)
     raise UsageError(f"unknown cache action {action!r}: use dir, list or clean")
 
 
-def build_keys_in(tag_dir: str) -> set[str]:
-    """The builds that have anything in a release's folder (installs, locks, leftovers)."""
-    keys = set()
-    for entry in list_dir(tag_dir):
-        if entry.endswith(".current"):
-            keys.add(entry[: -len(".current")])
-        elif entry.startswith(".") and entry.endswith(".lock"):
-            keys.add(entry[1: -len(".lock")])
-        elif entry.startswith(".tmp-") and "~" in entry:
-            keys.add(entry[len(".tmp-"): entry.index("~")])
-        elif len(entry) > 17 and entry[-17] == "-":
-            keys.add(entry[:-17])
-    return {key for key in keys if key.startswith("qt")}
-
-
 def clean_cache(settings: Settings, reporter: Reporter, root: str) -> int:
-    """Remove other releases' installs and dead runs' leftovers (--all: everything).
-
-    A build that another qtmcp is installing (its lock is held) is left alone.
-    """
+    """Remove other releases' installs and dead runs' leftovers (--all: everything qtmcp made)."""
+    releases = release_folders(root)
     current = "" if settings.all else settings.release
     if not settings.all and not current:
         try:
             current = default_release()
         except UsageError:
             raise UsageError("which release is current? give --release TAG (or use 'cache clean --all')") from None
-    removed = busy = 0
-    freed = 0
-    for tag in list_dir(root):
-        tag_dir = os.path.join(root, tag)
-        if not os.path.isdir(tag_dir) or tag.startswith("."):
-            continue
-        keep_release = tag == current
-        for key in sorted(build_keys_in(tag_dir)):
-            lock = BuildLock(lock_path(tag_dir, key), f"{key} of {tag}", reporter)
-            if not lock.try_acquire():
-                reporter.note(f"leaving {key} of {tag} alone: another qtmcp is installing it")
-                busy += 1
-                continue
-            try:
-                keep = pointed_install(tag_dir, key) if keep_release else ""
-                if not keep_release:
-                    remove_path(pointer_path(tag_dir, key))
-                for entry in list_dir(tag_dir):
-                    path = os.path.join(tag_dir, entry)
-                    ours = entry.startswith(work_prefix(key)) or (
-                        entry.startswith(key + "-") and len(entry) == len(key) + 17)
-                    if ours and entry != keep:
-                        freed += tree_size(path)
-                        discard_tree(path, tag_dir, key)
-                        removed += 1
-                if not keep_release:
-                    try:  # while we hold it: a waiter then finds it gone and takes a new one
-                        os.remove(lock_path(tag_dir, key))
-                    except OSError:
-                        pass  # Windows: a held file cannot be removed; it stays, empty
-            finally:
-                lock.release()
-        index_lock = BuildLock(os.path.join(tag_dir, INDEX_LOCK), f"the {SUMS_NAME} of {tag}", reporter)
-        if index_lock.try_acquire():
-            try:
-                removed += remove_leftovers(tag_dir, INDEX_WORK)
-                if not keep_release and not busy:
-                    remove_path(os.path.join(tag_dir, SUMS_NAME))
-                    try:
-                        os.remove(os.path.join(tag_dir, INDEX_LOCK))
-                    except OSError:
-                        pass
-            finally:
-                index_lock.release()
-        if not keep_release and not list_dir(tag_dir):
-            try:
-                os.rmdir(tag_dir)
-            except OSError:
-                pass
+    if settings.release and not settings.all and releases and current not in releases:
+        raise UsageError(f"the cache {root} holds no release {current}: it holds {', '.join(releases)}; "
+                         "give one of them with --release, or use 'cache clean --all'")
+    cleaned = Cleaned(settings.dry_run)
+    for tag in releases:
+        clean_release(os.path.join(root, tag), tag, tag == current, cleaned, reporter)
+    cleaned.foreign += [os.path.join(root, e) for e in list_dir(root) if e not in releases]
+    for path in cleaned.removed if settings.dry_run else []:
+        say(f"would remove {path}")
+    for build in cleaned.busy:
+        reporter.note(f"left {build} alone: another qtmcp is installing it")
+    if cleaned.foreign:
+        reporter.note(f"kept {len(cleaned.foreign)} thing(s) qtmcp did not make: "
+                      + ", ".join(cleaned.foreign[:5]) + (", ..." if len(cleaned.foreign) > 5 else ""))
+    verb = "would remove" if settings.dry_run else "removed"
     kept = "" if settings.all else f"; kept release {current}"
-    print(f"removed {removed} install(s) and leftover(s), {human_size(freed)} freed from {root}{kept}"
-          + (f"; {busy} build(s) in use left alone" if busy else ""))
+    say(f"{verb} {len(cleaned.removed)} install(s) and leftover(s), {human_size(cleaned.freed)} "
+        f"{'to free' if settings.dry_run else 'freed'} from {root}{kept}"
+        + (f"; {len(cleaned.busy)} build(s) in use left alone" if cleaned.busy else ""))
     return 0
 
 
 def verify_install(install: str, manifest: dict) -> list[tuple[str, str]]:  # type: ignore[type-arg]
-    """(what, path) for each file of an install that changed, went missing or appeared."""
+    """(what, path) for each file of an install that changed, went missing or appeared.
+
+    A fifo, device or unreadable file where a file should be counts as changed.
+    """
     build = os.path.join(install, BUILD_DIR)
     files = {entry["path"]: (entry["size"], entry["sha256"]) for entry in manifest.get("files", [])}
     links = {entry["path"]: entry["target"] for entry in manifest.get("links", [])}
@@ -2859,35 +3369,59 @@ def verify_install(install: str, manifest: dict) -> list[tuple[str, str]]:  # ty
                 seen.add(entry)
                 if entry not in files:
                     problems.append(("added", entry))
-                elif file_digest(path) != tuple(files[entry]):
+                elif not file_matches(path, files[entry]):
                     problems.append(("changed", entry))
     problems += [("missing", entry) for entry in sorted(set(files) | set(links)) if entry not in seen]
     return problems
 
 
+def file_matches(path: str, recorded: tuple[int, str]) -> bool:
+    """True if the regular file at `path` has the recorded size and SHA-256."""
+    try:
+        return file_digest(path) == tuple(recorded)
+    except OSError:
+        return False
+
+
 def command_verify(settings: Settings, reporter: Reporter) -> int:
-    """Re-hash every install against its manifest; --repair reinstalls what differs."""
+    """Re-hash every install against its manifest; --repair reinstalls what differs.
+
+    An install whose manifest is damaged is reported and the others are still
+    verified; every name is shown on one line, control characters escaped.
+    """
     no_arguments(settings)
     root = cache_root(settings, os.environ)
     installs = find_installs(root)
     damaged = []
+    unreadable = 0
     for tag, name, path in installs:
-        manifest = read_manifest(path)
+        try:
+            manifest = read_manifest(path)
+        except DamagedInstall as error:
+            say(f"damaged: {path}: {error}")
+            unreadable += 1
+            continue
         problems = verify_install(path, manifest)
         for what, entry in problems:
-            print(f"{what}: {os.path.join(path, BUILD_DIR, *entry.rstrip('/').split('/'))}")
+            say(f"{what}: {os.path.join(path, BUILD_DIR, *entry.rstrip('/').split('/'))}")
         if problems:
             damaged.append((tag, path, manifest))
-    print(f"verified {len(installs)} install(s) in {root}: "
-          + (f"{len(damaged)} differ from their manifests" if damaged else "all match their manifests"))
-    if not damaged:
+    differ = len(damaged) + unreadable
+    say(f"verified {len(installs)} install(s) in {root}: "
+        + (f"{differ} differ from their manifests" if differ else "all match their manifests")
+        + (f" ({unreadable} with a damaged manifest)" if unreadable else ""))
+    if not differ:
         return 0
     if not settings.repair:
         reporter.note("'qtmcp verify --repair' reinstalls them from their sources")
         return IntegrityError.status
     for tag, path, manifest in damaged:
         repair_install(settings, reporter, tag, manifest)
-        print(f"repaired: {path}")
+        say(f"repaired: {path}")
+    if unreadable:
+        reporter.note("an install with a damaged manifest cannot be repaired in place: "
+                      "'qtmcp cache clean --all' removes it, the next start installs it again")
+        return IntegrityError.status
     return 0
 
 
@@ -2913,7 +3447,7 @@ def repair_install(settings: Settings, reporter: Reporter, tag: str, manifest: d
         bases = [recorded[: -len(suffix)]] + [base for base in bases if base != recorded[: -len(suffix)]]
 
     def acquire(dest: str, installed) -> Acquired:  # type: ignore[no-untyped-def]
-        fetcher = Fetcher(settings, reporter, bases)
+        fetcher = make_fetcher(settings, reporter, bases)
         for base in bases:
             if base not in settings.mirror:
                 fetcher.credentials[base] = None  # credentials go only to configured mirrors
@@ -2949,12 +3483,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = read_settings(args, environ)
         reporter = Reporter(settings.quiet, settings.log)
-        if settings.help:
+        if settings.help or settings.command == "help":
             print(help_text(environ), end="")
             return 0
         if settings.version:
             print(f"qtmcp {__version__}")
             return 0
+        if settings.command != "run":  # run logs the launcher it starts
+            reporter.log(f"qtmcp {__version__} {settings.command}: {shown_args(args)}")
         return COMMAND_FUNCTIONS[settings.command](settings, reporter)
     except QtmcpError as error:
         failure: BaseException = error

@@ -146,7 +146,7 @@ def test_credentials_never_go_to_the_default_release_host(qtmcp_env, tmp_path, m
                         "default login u password %s\n" % (PASSWORD, PASSWORD))
     monkeypatch.setenv("NETRC", str(netrc))
     settings = qtmcp.read_settings(["--release", TAG], {"QTMCP_MIRROR_TOKEN": TOKEN})
-    fetcher = qtmcp.Fetcher(settings, qtmcp.Reporter(quiet=True), [qtmcp.DEFAULT_BASE])
+    fetcher = qtmcp.make_fetcher(settings, qtmcp.Reporter(quiet=True), [qtmcp.DEFAULT_BASE])
     assert fetcher.credential_for(qtmcp.DEFAULT_BASE) is None
     same_origin = "https://github.com/ssss2art/QtMcp/releases/download/"
     assert fetcher.credential_for(same_origin) is None
@@ -157,7 +157,7 @@ def test_credentials_never_go_to_the_default_release_host(qtmcp_env, tmp_path, m
     assert found is not None and found[1] == "Bearer " + TOKEN
 
     without_token = qtmcp.read_settings(["--release", TAG], {})
-    fetcher = qtmcp.Fetcher(without_token, qtmcp.Reporter(quiet=True), [qtmcp.DEFAULT_BASE])
+    fetcher = qtmcp.make_fetcher(without_token, qtmcp.Reporter(quiet=True), [qtmcp.DEFAULT_BASE])
     assert fetcher.credential_for(qtmcp.DEFAULT_BASE) is None  # netrc: github.com and default
     found = fetcher.credential_for(mirror)
     assert found is not None and found[1] == basic("u", PASSWORD)  # the default entry, elsewhere
@@ -351,3 +351,115 @@ def test_a_proxy_that_refuses_the_connection_is_named_in_the_error(qtmcp_env):
     env = dict(qtmcp_env, HTTP_PROXY=proxy)
     cp = run_qtmcp(["--mirror", "http://qtmcp-test.invalid/m", "--qt", "6.8", "--timeout", "2", "fetch"], env=env)
     assert_error(cp, 4, "the proxy " + proxy, "HTTP_PROXY")
+
+
+# -- hardening, round two: secrets, proxies that refuse, names that only look like secrets -----
+#
+# Contract, "Sources": URLs with a user and password are shown masked,
+# whatever characters the password holds; a proxy that refuses qtmcp's
+# credentials (407) is not retried and says so, naming the proxy (its password
+# masked) and the variable it came from. A local mirror path holding '@' is a
+# path, not a login; a mirror folder whose name holds 401 or 403 is not a
+# refusal of credentials.
+
+HEAD, TAIL = "Head5ecret", "Tail5ecret"
+SPECIAL = ["?", "#", "@", "/", ":", "%3F", "%40", "%23", " "]
+
+
+def assert_no_part_of_the_password(*blobs):
+    for blob in blobs:
+        shown = blob.decode("utf-8", "replace") if isinstance(blob, bytes) else blob
+        for part in (HEAD, TAIL):
+            assert part not in shown, "part of the password (%s) is shown: %r" % (part, shown)
+
+
+@pytest.mark.parametrize("special", SPECIAL, ids=[repr(c) for c in SPECIAL])
+def test_a_password_with_characters_urls_treat_specially_is_never_shown(qtmcp_env, tmp_path, special):
+    log = tmp_path / "qtmcp.log"
+    base = "http://%s:%s%s%s@127.0.0.1:%d/private" % (USER, HEAD, special, TAIL, closed_port())
+    cp = run_qtmcp(["--mirror", base, "--offline", "--qt", "6.8", "fetch"],
+                   env=dict(qtmcp_env, QTMCP_LOG=str(log)), timeout=30)
+    assert cp.returncode in (2, 4), text(cp.stderr)
+    assert_error(cp, cp.returncode)
+    assert_no_part_of_the_password(cp.stderr, cp.stdout, log.read_bytes() if log.exists() else b"")
+
+
+@pytest.mark.parametrize("special", ["?", "#", "/"], ids=repr)
+def test_a_password_with_special_characters_is_never_shown_when_the_mirror_refuses_it(
+        release, qtmcp_env, tmp_path, special):
+    log = tmp_path / "qtmcp.log"
+    AuthGate(release.server, [basic(USER, "something else")])
+    base = "http://%s:%s%s%s@127.0.0.1:%d" % (USER, HEAD, special, TAIL, release.server.port)
+    cp = run_qtmcp(["--mirror", base, "--qt", "6.8", "--timeout", "2", "fetch"],
+                   env=dict(qtmcp_env, QTMCP_LOG=str(log)), timeout=60)
+    assert cp.returncode in (2, 4), text(cp.stderr)
+    assert_error(cp, cp.returncode)
+    assert_no_part_of_the_password(cp.stderr, cp.stdout, log.read_bytes() if log.exists() else b"")
+
+
+@pytest.mark.parametrize("special", ["?", "#", "@", "/"], ids=repr)
+def test_a_proxy_password_with_special_characters_is_never_shown(qtmcp_env, tmp_path, special):
+    log = tmp_path / "qtmcp.log"
+    proxy = "http://proxy-user:%s%s%s@127.0.0.1:%d" % (HEAD, special, TAIL, closed_port())
+    cp = run_qtmcp(["--mirror", "http://qtmcp-test.invalid/m", "--qt", "6.8", "--timeout", "1", "fetch"],
+                   env=dict(qtmcp_env, HTTP_PROXY=proxy, QTMCP_LOG=str(log)), timeout=60)
+    assert cp.returncode in (2, 4), text(cp.stderr)
+    assert_error(cp, cp.returncode, "HTTP_PROXY")
+    assert_no_part_of_the_password(cp.stderr, cp.stdout, log.read_bytes() if log.exists() else b"")
+
+
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "http_proxy"])
+def test_a_proxy_that_refuses_the_credentials_with_407_is_not_retried_and_is_named_masked(
+        http_server, qtmcp_env, variable):
+    http_server.route(lambda path: True, respond_status(
+        407, b"proxy authentication required\n", {"Proxy-Authenticate": 'Basic realm="qtmcp-test"'}))
+    proxy = "http://proxy-user:%s%s@127.0.0.1:%d" % (HEAD, TAIL, http_server.port)
+    cp = run_qtmcp(["--mirror", "http://qtmcp-test.invalid:8080/m", "--qt", "6.8", "--timeout", "2", "fetch"],
+                   env=dict(qtmcp_env, **{variable: proxy}), timeout=60)
+    line = assert_error(cp, 4, "127.0.0.1:%d" % http_server.port, variable)
+    assert "407" in line or "proxy" in line.lower()
+    assert "retrying" not in text(cp.stderr)
+    assert len(http_server.requests) == 1, "a 407 was retried: %r" % http_server.paths()
+    assert "network" not in line.lower(), "a 407 is not a network problem: " + line
+    assert_no_part_of_the_password(cp.stderr)
+
+
+def test_a_local_mirror_path_holding_an_at_sign_is_shown_whole_not_masked(qtmcp_env, tmp_path):
+    base = tmp_path / "builds@team" / "mirror"
+    base.mkdir(parents=True)
+    cp = run_qtmcp(["--mirror", str(base), "--qt", "6.8", "fetch"], timeout=30)
+    line = assert_error(cp, 4)
+    assert str(base) in line, "the path is not shown as it is: " + line
+    assert "***" not in line
+
+
+@pytest.mark.parametrize("folder", ["mirror-401", "403", "http-403-cache"])
+def test_a_local_mirror_folder_named_with_401_or_403_gets_no_credentials_hint(qtmcp_env, tmp_path, folder):
+    base = tmp_path / folder / "qtmcp"
+    base.mkdir(parents=True)
+    cp = run_qtmcp(["--mirror", str(base), "--qt", "6.8", "fetch"], timeout=30)
+    line = assert_error(cp, 4)
+    assert "netrc" not in line and "QTMCP_MIRROR_TOKEN" not in line, line
+
+
+def test_an_http_mirror_path_with_401_in_it_that_answers_404_gets_no_credentials_hint(release, qtmcp_env):
+    cp = run_qtmcp(["--mirror", release.url + "/mirrors/401", "--qt", "6.8", "fetch"], timeout=30)
+    line = assert_error(cp, 4)
+    assert "netrc" not in line and "QTMCP_MIRROR_TOKEN" not in line, line
+
+
+@pytest.mark.parametrize("data", [
+    pytest.param(b"machine 127.0.0.1 login us\xe9r password p\xe4ss" + HEAD.encode() + b"\n", id="latin-1"),
+    pytest.param(b"\xff\xfe" + "machine 127.0.0.1 login u password p".encode("utf-16-le"), id="utf-16"),
+    pytest.param(b"machine 127.0.0.1 login u password " + HEAD.encode() + b"\x80\x81\n", id="stray bytes"),
+])
+def test_a_netrc_that_is_not_utf8_is_ignored_with_a_note_never_a_crash(release, qtmcp_env, tmp_path, data):
+    netrc = tmp_path / "netrc"
+    netrc.write_bytes(data)
+    os.chmod(str(netrc), 0o600)
+    cp = run_qtmcp(["--mirror", release.url, "--qt", "6.8", "fetch"],
+                   env=dict(qtmcp_env, NETRC=str(netrc)), timeout=30)
+    if cp.returncode != 0:
+        assert_error(cp, cp.returncode if cp.returncode in (4, 7) else 4)
+    assert "Traceback" not in text(cp.stderr)
+    assert HEAD not in text(cp.stderr)

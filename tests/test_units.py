@@ -106,7 +106,7 @@ def test_parse_asset_name_reads_back_every_build_and_kind(qt, os_name, arch, kin
 
 
 @pytest.mark.parametrize("name", [
-    "SHA256SUMS", "qtmcp-qt6.8-linux-x64.tar.gz", "qtmcp-qt6.8-windows.zip", "qtmcp-qt6.8-macos.zip",
+    "SHA256SUMS", "qtmcp-qt6.8-linux-x64.tar.gz", "qtmcp-qt6.8-windows.tar.gz", "qtmcp-qt6.8-macos.zip",
     "qtmcp-qt6.8.2-linux.tar.gz", "qtmcp-qt6.8-Linux.tar.gz", "qtmcp-qt6.8-linux.tgz",
     "qtmcp-qt6.8-linux.tar", "qtmcp-qt6.8-linux-arm64-debug.tar.gz", "qtmcp-qt-linux.tar.gz",
     "qtmcp-qt6.8-beta-linux.tar.gz", "qtmcp-qt6.8-linux-amd64.tar.gz", "qtmcp-6.8-linux.tar.gz",
@@ -114,6 +114,20 @@ def test_parse_asset_name_reads_back_every_build_and_kind(qt, os_name, arch, kin
 ])
 def test_parse_asset_name_refuses_names_that_are_not_canonical_assets(name):
     assert qtmcp.parse_asset_name(name) is None
+
+
+def test_a_v0_2_windows_name_without_a_cpu_is_read_as_windows_x64():
+    # the contract: releases up to v0.2.x named windows x64 'qtmcp-qt6.8-windows.zip'
+    assert qtmcp.parse_asset_name("qtmcp-qt6.8-windows.zip") == ("6.8", ("windows", "x64"), "zip")
+    assert qtmcp.parse_asset_name("qtmcp-qt5.15-patched-windows.zip") == ("5.15-patched", ("windows", "x64"), "zip")
+
+
+def test_the_v0_2_windows_name_is_used_only_where_no_windows_x64_name_is_listed():
+    old, new = "qtmcp-qt6.8-windows.zip", "qtmcp-qt6.8-windows-x64.zip"
+    assert qtmcp.choose_asset({old: HEX_A}, "6.8", ("windows", "x64"), "v0.2.5") == old
+    assert qtmcp.choose_asset({old: HEX_A, new: HEX_B}, "6.8", ("windows", "x64"), "v0.3.0") == new
+    with pytest.raises(qtmcp.NoBuildError):
+        qtmcp.choose_asset({old: HEX_A}, "6.8", ("windows", "x86"), "v0.2.5")
 
 
 # -- SHA256SUMS -----------------------------------------------------------------------------------
