@@ -23,7 +23,14 @@ PUBLISH = WORKFLOWS / "publish-pypi.yml"
 CI = WORKFLOWS / "ci.yml"
 REQUIREMENTS = ROOT / ".github" / "requirements"
 CHECK_SCRIPT = ".github/scripts/check_release.py"
+SERVER_JSON_CHECK = ".github/scripts/check_server_json.py"
+BUNDLE_SCRIPT = ".github/scripts/build_mcpb.py"
+PYPI_WAIT_SCRIPT = ".github/scripts/wait_for_pypi.py"
 PYPI_PUBLISH_ACTION = "pypa/gh-action-pypi-publish"
+REGISTRY_JOB = "publish-mcp-registry"
+BUNDLE_JOB = "release-bundle"
+# The one use of the workflow's own token: gh attaching the bundle to the release.
+GH_TOKEN_LINE = re.compile(r"^\s*GH_TOKEN:\s*\$\{\{\s*github\.token\s*\}\}\s*$", re.MULTILINE)
 
 HEX40 = re.compile(r"[0-9a-f]{40}")
 USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)(?P<rest>.*)$")
@@ -228,6 +235,18 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def publishes_to_pypi(job: dict[str, Any]) -> bool:
+    return any(uses(step) == PYPI_PUBLISH_ACTION for step in steps(job))
+
+
+def publishes_to_the_mcp_registry(job: dict[str, Any]) -> bool:
+    return any(re.search(r"\bmcp-publisher\s+publish\b", step.get("run", "")) for step in steps(job))
+
+
+def publishes(job: dict[str, Any]) -> bool:
+    return publishes_to_pypi(job) or publishes_to_the_mcp_registry(job)
+
+
 # --------------------------------------------------------------------------
 # The reader itself
 
@@ -342,12 +361,13 @@ def test_workflows_grant_the_least_permissions() -> None:
                 continue
             assert isinstance(permissions, dict), (path.name, name)
             for scope, level in permissions.items():
-                assert level in ("read", "none") or (scope, level) == ("id-token", "write"), (
-                    path.name,
-                    name,
-                    scope,
-                    level,
-                )
+                # Writing: an OIDC token to publish, and the release's assets
+                # for the one job that attaches the bundle.
+                assert (
+                    level in ("read", "none")
+                    or (scope, level) == ("id-token", "write")
+                    or (path, name, scope, level) == (PUBLISH, BUNDLE_JOB, "contents", "write")
+                ), (path.name, name, scope, level)
 
 
 def test_only_the_publishing_jobs_can_get_an_oidc_token() -> None:
@@ -355,11 +375,11 @@ def test_only_the_publishing_jobs_can_get_an_oidc_token() -> None:
         workflow = load(path)
         assert "id-token" not in (workflow.get("permissions") or {}), path.name
         for name, job in jobs(workflow).items():
-            publishes = any(uses(step) == PYPI_PUBLISH_ACTION for step in steps(job))
             token = (job.get("permissions") or {}).get("id-token")
-            assert (token == "write") == publishes, (path.name, name)
-            if publishes:
+            assert (token == "write") == publishes(job), (path.name, name)
+            if publishes(job):
                 assert path == PUBLISH, (path.name, name)
+            if publishes_to_pypi(job):
                 assert job.get("environment"), (path.name, name)
 
 
@@ -374,20 +394,23 @@ def test_publish_runs_when_a_release_is_published() -> None:
 def test_publish_uses_no_secret_and_no_password() -> None:
     text = PUBLISH.read_text(encoding="utf-8")
     assert "secrets." not in text
-    code = "\n".join(_strip_comment(line) for line in text.splitlines())
-    for word in ("password", "api-token", "api_token", "GITHUB_TOKEN", "github.token"):
+    # The workflow's own short-lived token, only where gh attaches the bundle.
+    for name, job in jobs(load(PUBLISH)).items():
+        for where in [job, *steps(job)]:
+            for key, value in (where.get("env") or {}).items():
+                if "github.token" in str(value):
+                    assert (name, key, value) == (BUNDLE_JOB, "GH_TOKEN", "${{ github.token }}")
+    assert len(GH_TOKEN_LINE.findall(text)) == 1
+    code = "\n".join(_strip_comment(line) for line in GH_TOKEN_LINE.sub("", text).splitlines())
+    for word in ("password", "api-token", "api_token", "GITHUB_TOKEN", "github.token", "--token"):
         assert word not in code, word
 
 
 def test_id_token_write_appears_once_per_publishing_job() -> None:
     text = PUBLISH.read_text(encoding="utf-8")
-    publishers = [
-        name
-        for name, job in jobs(load(PUBLISH)).items()
-        if any(uses(step) == PYPI_PUBLISH_ACTION for step in steps(job))
-    ]
-    assert "publish" in publishers
-    assert set(publishers) <= {"publish", "publish-testpypi"}
+    publishers = [name for name, job in jobs(load(PUBLISH)).items() if publishes(job)]
+    assert {"publish", REGISTRY_JOB} <= set(publishers)
+    assert set(publishers) <= {"publish", "publish-testpypi", REGISTRY_JOB}
     assert len(re.findall(r"^\s*id-token:\s*write\b", text, re.MULTILINE)) == len(publishers)
 
 
@@ -439,8 +462,106 @@ def test_testpypi_job_if_any_goes_to_testpypi_first() -> None:
     assert "publish-testpypi" in as_list(workflow["publish"].get("needs"))
 
 
-def test_the_check_script_is_where_the_workflow_runs_it() -> None:
-    assert (ROOT / CHECK_SCRIPT).is_file()
+def test_build_job_checks_server_json_and_builds_the_bundle() -> None:
+    workflow = jobs(load(PUBLISH))
+    the_steps = steps(workflow["build"])
+    runs = [step.get("run", "") for step in the_steps]
+    check = next(i for i, run in enumerate(runs) if SERVER_JSON_CHECK in run)
+    assert the_steps[check]["env"] == {"TAG": "${{ github.ref_name }}"}
+    built = next(i for i, run in enumerate(runs) if "python -m build" in run)
+    bundle = next(i for i, run in enumerate(runs) if f"python {BUNDLE_SCRIPT} mcpb" in run)
+    assert check < built < bundle
+    uploads = {
+        step["with"]["name"]: (i, step["with"]["path"].rstrip("/"))
+        for i, step in enumerate(the_steps)
+        if uses(step) == "actions/upload-artifact"
+    }
+    assert set(uploads) == {"dist", "mcpb", "mcp-registry"}
+    assert uploads["mcpb"][1] == "mcpb" and uploads["mcpb"][0] > bundle
+    staged = next(i for i, run in enumerate(runs) if "mcp-registry/" in run)
+    assert ".github/server.json" in runs[staged] and PYPI_WAIT_SCRIPT in runs[staged]
+    assert uploads["mcp-registry"] == (uploads["mcp-registry"][0], "mcp-registry")
+    assert uploads["mcp-registry"][0] > staged
+
+
+def test_registry_job_publishes_after_pypi_with_nothing_but_an_oidc_token() -> None:
+    workflow = jobs(load(PUBLISH))
+    job = workflow[REGISTRY_JOB]
+    assert {"build", "publish"} <= set(as_list(job.get("needs")))
+    assert job["permissions"] == {"id-token": "write"}
+    assert "environment" not in job
+    the_steps = steps(job)
+    assert [uses(step) for step in the_steps if "uses" in step] == ["actions/download-artifact"]
+    assert the_steps[0]["with"] == {"name": "mcp-registry", "path": "mcp-registry/"}
+
+
+def test_registry_job_checks_the_pinned_publisher_before_running_it() -> None:
+    job = jobs(load(PUBLISH))[REGISTRY_JOB]
+    env = job["env"]
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", env["MCP_PUBLISHER_VERSION"])
+    assert re.fullmatch(r"[0-9a-f]{64}", env["MCP_PUBLISHER_SHA256"])
+    runs = [step.get("run", "") for step in steps(job)]
+    script = "\n".join(runs)
+    assert "latest" not in script
+    url = (
+        "https://github.com/modelcontextprotocol/registry/releases/download/"
+        "$MCP_PUBLISHER_VERSION/mcp-publisher_linux_amd64.tar.gz"
+    )
+    assert url in script
+
+    def first(pattern: str) -> tuple[int, int]:
+        for number, run in enumerate(runs):
+            match = re.search(pattern, run)
+            if match:
+                return number, match.start()
+        raise AssertionError(f"no step runs {pattern!r}")
+
+    download = first(r"curl -fsSL")
+    verify = first(r'echo "\$MCP_PUBLISHER_SHA256  \$archive" \| sha256sum --check --strict -')
+    unpack = first(r"tar -xzf")
+    validate = first(r"^mcp-publisher validate mcp-registry/server\.json$")
+    wait = first(r"^python3 mcp-registry/wait_for_pypi\.py mcp-registry/server\.json$")
+    login = first(r"^mcp-publisher login github-oidc$")
+    publish = first(r"^mcp-publisher publish mcp-registry/server\.json$")
+    assert download < verify < unpack < validate < wait < login < publish
+    assert "set -euo pipefail" in runs[download[0]]
+    # Nothing named mcp-publisher runs before the digest is checked.
+    before = runs[verify[0]][: verify[1]]
+    assert not re.search(r"(?m)^\s*(?:\./)?mcp-publisher\b", before)
+    assert all("mcp-publisher" not in run for run in runs[: verify[0]])
+
+
+def test_bundle_job_attaches_the_bundle_with_nothing_but_contents_write() -> None:
+    workflow = jobs(load(PUBLISH))
+    job = workflow[BUNDLE_JOB]
+    assert {"build", "publish"} <= set(as_list(job.get("needs")))
+    assert job["permissions"] == {"contents": "write"}
+    the_steps = steps(job)
+    assert [uses(step) for step in the_steps if "uses" in step] == ["actions/download-artifact"]
+    assert the_steps[0]["with"] == {"name": "mcpb", "path": "mcpb/"}
+    attach = the_steps[1]
+    assert attach["env"] == {
+        "GH_TOKEN": "${{ github.token }}",
+        "GH_REPO": "${{ github.repository }}",
+        "TAG": "${{ github.ref_name }}",
+    }
+    run = attach["run"]
+    assert "set -euo pipefail" in run
+    assert 'sha256sum "$bundle"' in run
+    assert 'gh release upload "$TAG" "$bundle" --clobber' in run
+    assert 'gh release edit "$TAG" --notes-file' in run
+    assert "SHA-256" in run and "$digest" in run
+    # Only this job writes, and it checks nothing out.
+    for name, other in workflow.items():
+        if name != BUNDLE_JOB:
+            assert (other.get("permissions") or {}).get("contents") in (None, "read"), name
+    assert all(uses(step) != "actions/checkout" for step in the_steps)
+
+
+def test_the_scripts_the_workflow_runs_exist() -> None:
+    for script in (CHECK_SCRIPT, SERVER_JSON_CHECK, BUNDLE_SCRIPT, PYPI_WAIT_SCRIPT):
+        assert (ROOT / script).is_file(), script
+        assert script in PUBLISH.read_text(encoding="utf-8"), script
 
 
 def test_requirements_are_exact_and_hashed() -> None:
@@ -478,7 +599,7 @@ def test_ci_matrix_covers_the_supported_pythons() -> None:
         assert {(os_name, "3.9"), (os_name, "3.14")} <= combos, os_name
     assert {("ubuntu-latest", v) for v in ("3.11", "3.13")} <= combos
     runs = " ".join(step.get("run", "") for step in steps(test))
-    assert "python -m pip install -e . pytest flit_core" in runs
+    assert "python -m pip install -e . pytest \"flit_core>=3.12,<4\"" in runs
     assert "python -m pytest" in runs
 
 
