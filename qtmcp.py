@@ -97,6 +97,7 @@ ELF_MAX_SEGMENTS = 512
 ELF_MAX_SECTIONS = 4096
 ELF_MAX_DYNAMIC = 8192  # dynamic section entries
 ELF_MAX_VERSIONS = 1024  # version needs or definitions
+ELF_NAME_MAX = 64 * 1024  # bytes of one name in the dynamic string table (an rpath may be long)
 PE_MAX_SECTIONS = 96  # the most Windows loads
 PE_MAX_IMPORTS = 1024
 PE_MAX_RESOURCES = 4096  # entries of one resource directory
@@ -619,7 +620,7 @@ def read_elf_dynamic(data: ProgramBytes, elf: Elf) -> None:
     def name(index: int) -> str:
         if not 0 <= index < strsz:
             raise BadProgram(f"a name in its dynamic section is outside its string table ({index})")
-        return data.cstring(strtab + index, min(4096, strsz - index))
+        return data.cstring(strtab + index, min(ELF_NAME_MAX, strsz - index))
 
     elf.needed = [name(v) for v in tags.get(1, [])]
     elf.soname = name(tags[14][0]) if 14 in tags else ""
@@ -1604,12 +1605,12 @@ def scan_build_string(data: ProgramBytes, offset: int, size: int) -> tuple[str, 
     overlap = 256
     while offset < end:
         length = min(BUILD_STRING_CHUNK, end - offset, data.budget - data.used)
-        if length <= overlap:
+        if length <= 0:
             return None
         found = qt_build_string(data.read(offset, length))
-        if found:
+        if found or offset + length >= end:
             return found
-        offset += length - overlap
+        offset += max(1, length - overlap)
     return None
 
 
