@@ -453,6 +453,46 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+BYTE_ORDERS = {"<": "little", ">": "big", "=": sys.byteorder}
+INT_SIZES = {"B": 1, "H": 2, "I": 4, "Q": 8, "b": 1, "h": 2, "i": 4, "q": 8}
+
+
+def unpack(layout: str, data: bytes, offset: int = 0) -> tuple:  # type: ignore[type-arg]
+    """struct.unpack_from for the layouts the readers use ('<HHI', '>iiQ', '<8sI', '=I'),
+    BadProgram where `data` is too short. (Not struct itself: it is an extension
+    module, and loading it would cost a cached start more than the reading does.)"""
+    order = BYTE_ORDERS[layout[0]]
+    values: list = []  # type: ignore[type-arg]
+    count = ""
+    for code in layout[1:]:
+        if code.isdigit():
+            count += code
+            continue
+        size = int(count or 1) * (1 if code in "sx" else INT_SIZES[code])
+        if offset + size > len(data):
+            raise BadProgram("a header is cut short")
+        if code == "s":
+            values.append(bytes(data[offset : offset + size]))
+        elif code != "x":
+            step = INT_SIZES[code]
+            values += [int.from_bytes(data[at : at + step], order, signed=code.islower())
+                       for at in range(offset, offset + size, step)]
+        offset += size
+        count = ""
+    return tuple(values)
+
+
+def layout_size(layout: str) -> int:
+    """The number of bytes `layout` (as unpack reads it) takes."""
+    size, count = 0, ""
+    for code in layout[1:]:
+        if code.isdigit():
+            count += code
+            continue
+        size += int(count or 1) * (1 if code in "sx" else INT_SIZES[code])
+        count = ""
+    return size
+
 def program_format(head: bytes) -> str | None:
     """'elf', 'pe' or 'macho' from a file's first bytes; None for anything else."""
     if head[:4] == b"\x7fELF":
@@ -536,8 +576,6 @@ class Elf:
 
 def read_elf(data: ProgramBytes) -> Elf:
     """The ELF file's machine, needed libraries, rpath, runpath and symbol versions."""
-    import struct
-
     ident = data.read(0, 16)
     if ident[:4] != b"\x7fELF":
         raise BadProgram("not an ELF file")
@@ -547,7 +585,7 @@ def read_elf(data: ProgramBytes) -> Elf:
     wide = bits == 64
     layout = order + ("HHIQQQIHHHHHH" if wide else "HHIIIIIHHHHHH")
     (kind, machine, _version, _entry, phoff, shoff, _flags, _ehsize, phentsize, phnum,
-     shentsize, shnum, shstrndx) = struct.unpack(layout, data.read(16, struct.calcsize(layout)))
+     shentsize, shnum, shstrndx) = unpack(layout, data.read(16, layout_size(layout)))
     if kind not in (2, 3):
         raise BadProgram("an ELF file that is neither a program nor a shared library (an object file?)")
     elf = Elf(bits, order, kind, machine)
@@ -558,9 +596,9 @@ def read_elf(data: ProgramBytes) -> Elf:
         table = data.read(phoff, phnum * phentsize)
         for index in range(phnum):
             if wide:
-                p_type, _f, p_offset, p_vaddr, _p, p_filesz = struct.unpack_from(order + "IIQQQQ", table, index * phentsize)
+                p_type, _f, p_offset, p_vaddr, _p, p_filesz = unpack(order + "IIQQQQ", table, index * phentsize)
             else:
-                p_type, p_offset, p_vaddr, _p, p_filesz = struct.unpack_from(order + "IIIII", table, index * phentsize)
+                p_type, p_offset, p_vaddr, _p, p_filesz = unpack(order + "IIIII", table, index * phentsize)
             elf.segments.append((p_type, p_offset, p_vaddr, p_filesz))
     if shoff and shnum:
         section_size = 64 if wide else 40
@@ -569,9 +607,9 @@ def read_elf(data: ProgramBytes) -> Elf:
         table = data.read(shoff, shnum * shentsize)
         for index in range(shnum):
             if wide:
-                name, s_type, flags, addr, offset, size = struct.unpack_from(order + "IIQQQQ", table, index * shentsize)
+                name, s_type, flags, addr, offset, size = unpack(order + "IIQQQQ", table, index * shentsize)
             else:
-                name, s_type, flags, addr, offset, size = struct.unpack_from(order + "IIIIII", table, index * shentsize)
+                name, s_type, flags, addr, offset, size = unpack(order + "IIIIII", table, index * shentsize)
             elf.sections.append((name, s_type, flags, addr, offset, size))
         elf.section_names = shstrndx
     read_elf_dynamic(data, elf)
@@ -593,8 +631,6 @@ def elf_offset(elf: Elf, address: int) -> int:
 
 def read_elf_dynamic(data: ProgramBytes, elf: Elf) -> None:
     """Fill in `elf` from PT_DYNAMIC (else the .dynamic section): needed, rpath, versions."""
-    import struct
-
     where = next(((s[1], s[3]) for s in elf.segments if s[0] == 2), None)  # PT_DYNAMIC
     if where is None:
         where = next(((s[4], s[5]) for s in elf.sections if s[1] == 6), None)  # SHT_DYNAMIC
@@ -606,7 +642,8 @@ def read_elf_dynamic(data: ProgramBytes, elf: Elf) -> None:
     table = data.read(where[0], count * entry)
     layout = elf.order + ("qQ" if elf.bits == 64 else "iI")
     tags: dict[int, list[int]] = {}
-    for tag, value in struct.iter_unpack(layout, table):
+    for at in range(0, len(table), entry):
+        tag, value = unpack(layout, table, at)
         if tag == 0:  # DT_NULL
             break
         tags.setdefault(tag, []).append(value)
@@ -636,22 +673,20 @@ def read_elf_dynamic(data: ProgramBytes, elf: Elf) -> None:
 
 def elf_version_needs(data: ProgramBytes, elf: Elf, offset: int, count: int, name) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
     """{library: [version names]} from .gnu.version_r (Elf_Verneed and Elf_Vernaux chains)."""
-    import struct
-
     needs: dict[str, list[str]] = {}
     seen: set[int] = set()
     for _ in range(min(count, ELF_MAX_VERSIONS)):
         if offset in seen:
             raise BadProgram("its version needs run in a loop")
         seen.add(offset)
-        _version, aux_count, file_name, aux, following = struct.unpack(elf.order + "HHIII", data.read(offset, 16))
+        _version, aux_count, file_name, aux, following = unpack(elf.order + "HHIII", data.read(offset, 16))
         names = []
         at = offset + aux
         for _ in range(min(aux_count, ELF_MAX_VERSIONS)):
             if at in seen:
                 raise BadProgram("its version needs run in a loop")
             seen.add(at)
-            _hash, _flags, _other, version_name, aux_next = struct.unpack(elf.order + "IHHII", data.read(at, 16))
+            _hash, _flags, _other, version_name, aux_next = unpack(elf.order + "IHHII", data.read(at, 16))
             names.append(name(version_name))
             if not aux_next:
                 break
@@ -665,18 +700,16 @@ def elf_version_needs(data: ProgramBytes, elf: Elf, offset: int, count: int, nam
 
 def elf_version_defs(data: ProgramBytes, elf: Elf, offset: int, count: int, name) -> list[str]:  # type: ignore[no-untyped-def]
     """The version names a library defines, from .gnu.version_d (Elf_Verdef chain)."""
-    import struct
-
     defs: list[str] = []
     seen: set[int] = set()
     for _ in range(min(count, ELF_MAX_VERSIONS)):
         if offset in seen:
             raise BadProgram("its version definitions run in a loop")
         seen.add(offset)
-        _version, _flags, _index, aux_count, _hash, aux, following = struct.unpack(
+        _version, _flags, _index, aux_count, _hash, aux, following = unpack(
             elf.order + "HHHHIII", data.read(offset, 20))
         if aux_count:
-            (version_name,) = struct.unpack(elf.order + "I", data.read(offset + aux, 4))
+            (version_name,) = unpack(elf.order + "I", data.read(offset + aux, 4))
             defs.append(name(version_name))
         if not following:
             break
@@ -707,12 +740,10 @@ def elf_qtcore_name(needed: list[str]) -> str | None:
 
 def elf_header_fits(head: bytes, elf: Elf) -> bool:
     """True if an ELF header (its first 20 bytes) is of the same class, byte order and machine."""
-    import struct
-
     if len(head) < 20 or head[:4] != b"\x7fELF" or head[4] != (1 if elf.bits == 32 else 2) \
             or head[5] != (1 if elf.order == "<" else 2):
         return False
-    return struct.unpack_from(elf.order + "H", head, 18)[0] == elf.machine
+    return unpack(elf.order + "H", head, 18)[0] == elf.machine
 
 
 # PE -----------------------------------------------------------------------------------------
@@ -734,31 +765,29 @@ class Pe:
 
 def read_pe(data: ProgramBytes) -> Pe:
     """The PE file's machine, data directories and sections (PE32 and PE32+)."""
-    import struct
-
     head = data.read(0, 64)
     if head[:2] != b"MZ":
         raise BadProgram("not a PE file")
-    (pe_at,) = struct.unpack_from("<I", head, 0x3C)
+    (pe_at,) = unpack("<I", head, 0x3C)
     if data.clipped(pe_at, 4) != b"PE\0\0":
         raise BadProgram("an MZ file without a PE header (a DOS program?)")
-    machine, section_count, _time, _symbols, _count, optional_size, flags = struct.unpack(
+    machine, section_count, _time, _symbols, _count, optional_size, flags = unpack(
         "<HHIIIHH", data.read(pe_at + 4, 20))
     pe = Pe(machine, bool(flags & 0x2000))
     optional = pe_at + 24
-    (magic,) = struct.unpack("<H", data.read(optional, 2))
+    (magic,) = unpack("<H", data.read(optional, 2))
     directories_at = {0x10B: 96, 0x20B: 112}.get(magic)
     if directories_at is None or optional_size < directories_at:
         raise BadProgram(f"its optional header is not PE32 or PE32+ (magic {magic:#x}, {optional_size} bytes)")
-    (count,) = struct.unpack("<I", data.read(optional + directories_at - 4, 4))
+    (count,) = unpack("<I", data.read(optional + directories_at - 4, 4))
     count = min(count, 16, (optional_size - directories_at) // 8)
     raw = data.read(optional + directories_at, 8 * count)
-    pe.directories = [struct.unpack_from("<II", raw, 8 * i) for i in range(count)]
+    pe.directories = [unpack("<II", raw, 8 * i) for i in range(count)]
     if section_count > PE_MAX_SECTIONS:
         raise BadProgram(f"it claims {section_count} sections")
     table = data.read(optional + optional_size, 40 * section_count)
     for index in range(section_count):
-        name, vsize, vaddr, raw_size, raw_offset = struct.unpack_from("<8sIIII", table, 40 * index)
+        name, vsize, vaddr, raw_size, raw_offset = unpack("<8sIIII", table, 40 * index)
         pe.sections.append((name.rstrip(b"\0"), vaddr, vsize, raw_offset, raw_size))
     return pe
 
@@ -773,8 +802,6 @@ def pe_offset(pe: Pe, rva: int) -> int:
 
 def pe_imports(data: ProgramBytes, pe: Pe) -> list[str]:
     """The names of the DLLs the PE file imports (its import directory)."""
-    import struct
-
     if len(pe.directories) < 2 or not pe.directories[1][0]:
         return []
     at = pe_offset(pe, pe.directories[1][0])
@@ -783,25 +810,23 @@ def pe_imports(data: ProgramBytes, pe: Pe) -> list[str]:
         descriptor = data.read(at + 20 * index, 20)
         if descriptor == bytes(20):
             return names
-        (name_rva,) = struct.unpack_from("<I", descriptor, 12)
+        (name_rva,) = unpack("<I", descriptor, 12)
         names.append(data.cstring(pe_offset(pe, name_rva), 512))
     raise BadProgram(f"its import directory has more than {PE_MAX_IMPORTS} entries")
 
 
 def pe_file_version(data: ProgramBytes, pe: Pe) -> tuple[str, bool] | None:
     """(version, debug) from the VS_FIXEDFILEINFO of the PE file's VERSIONINFO resource."""
-    import struct
-
     if len(pe.directories) < 3 or not pe.directories[2][0]:
         return None
     base = pe_offset(pe, pe.directories[2][0])
 
     def entries(offset: int) -> list[tuple[int, int]]:
-        named, ids = struct.unpack("<HH", data.read(base + offset + 12, 4))
+        named, ids = unpack("<HH", data.read(base + offset + 12, 4))
         if named + ids > PE_MAX_RESOURCES:
             raise BadProgram(f"a resource directory claims {named + ids} entries")
         raw = data.read(base + offset + 16, 8 * (named + ids))
-        return [struct.unpack_from("<II", raw, 8 * i) for i in range(named + ids)]
+        return [unpack("<II", raw, 8 * i) for i in range(named + ids)]
 
     target = next((t for n, t in entries(0) if n == 16 and t & 0x80000000), None)  # RT_VERSION
     for _level in range(2):  # the name, then the language
@@ -810,14 +835,14 @@ def pe_file_version(data: ProgramBytes, pe: Pe) -> tuple[str, bool] | None:
         target = next((t for _n, t in entries(target & 0x7FFFFFFF)), None)
     if target is None or target & 0x80000000:
         return None
-    rva, size = struct.unpack("<II", data.read(base + target, 8))
+    rva, size = unpack("<II", data.read(base + target, 8))
     blob = data.read(pe_offset(pe, rva), min(size, 64 * 1024))
     key = "VS_VERSION_INFO\0".encode("utf-16-le")
     at = 40 if blob[6 : 6 + len(key)] == key else blob.find(b"\xbd\x04\xef\xfe")
     if at < 0 or blob[at : at + 4] != b"\xbd\x04\xef\xfe" or len(blob) < at + 52:
         return None
-    high, low = struct.unpack_from("<II", blob, at + 8)
-    mask, flags = struct.unpack_from("<II", blob, at + 24)
+    high, low = unpack("<II", blob, at + 8)
+    mask, flags = unpack("<II", blob, at + 24)
     return f"{high >> 16}.{high & 0xFFFF}.{low >> 16}", bool(mask & flags & 1)  # VS_FF_DEBUG
 
 
@@ -851,37 +876,33 @@ class MachO:
 
 def macho_slices(data: ProgramBytes) -> list[tuple[str, int]]:
     """(CPU name, offset) of each image: one for a thin file, each slice of a universal one."""
-    import struct
-
     magic = data.read(0, 4)
     if magic not in FAT_MAGICS:
         if magic not in MACHO_MAGICS:
             raise BadProgram("not a Mach-O file")
-        (cpu,) = struct.unpack((">" if magic[0] == 0xFE else "<") + "I", data.read(4, 4))
+        (cpu,) = unpack((">" if magic[0] == 0xFE else "<") + "I", data.read(4, 4))
         return [(MACHO_CPUS.get(cpu, f"macho-cpu-{cpu:#x}"), 0)]
     wide = magic == b"\xca\xfe\xba\xbf"
-    (count,) = struct.unpack(">I", data.read(4, 4))
+    (count,) = unpack(">I", data.read(4, 4))
     if not 0 < count <= MACHO_MAX_SLICES:
         raise BadProgram(f"its universal header claims {count} slices")
     size = 32 if wide else 20
     raw = data.read(8, count * size)
     slices = []
     for index in range(count):
-        cpu, _sub, offset = struct.unpack_from(">iiQ" if wide else ">iiI", raw, index * size)
+        cpu, _sub, offset = unpack(">iiQ" if wide else ">iiI", raw, index * size)
         slices.append((MACHO_CPUS.get(cpu & 0xFFFFFFFF, f"macho-cpu-{cpu & 0xFFFFFFFF:#x}"), offset))
     return slices
 
 
 def read_macho(data: ProgramBytes, offset: int) -> MachO:
     """The Mach-O image at `offset`: CPU, file type, dylibs it loads, rpaths, its own id."""
-    import struct
-
     magic = data.read(offset, 4)
     if magic not in MACHO_MAGICS:
         raise BadProgram("not a Mach-O image" + (" (a slice points elsewhere)" if offset else ""))
     order = ">" if magic[0] == 0xFE else "<"
     wide = magic in (b"\xfe\xed\xfa\xcf", b"\xcf\xfa\xed\xfe")
-    _magic, cpu, _sub, kind, count, size, _flags = struct.unpack(order + "IIiIIII", data.read(offset, 28))
+    _magic, cpu, _sub, kind, count, size, _flags = unpack(order + "IIiIIII", data.read(offset, 28))
     if size > MACHO_MAX_COMMANDS or count > size // 8:
         raise BadProgram(f"it claims {count} load commands in {size} bytes")
     image = MachO(cpu, kind)
@@ -890,14 +911,14 @@ def read_macho(data: ProgramBytes, offset: int) -> MachO:
     for _ in range(count):
         if at + 8 > size:
             raise BadProgram("a load command runs past the header")
-        command, length = struct.unpack_from(order + "II", raw, at)
+        command, length = unpack(order + "II", raw, at)
         if length < 8 or at + length > size:
             raise BadProgram(f"a load command has a bad size ({length})")
         body = raw[at : at + length]
         if command in MACHO_DYLIB_COMMANDS or command == LC_ID_DYLIB:
             if length < 24:
                 raise BadProgram("a dylib load command is too short")
-            name_at, _time, current, _compatible = struct.unpack_from(order + "IIII", body, 8)
+            name_at, _time, current, _compatible = unpack(order + "IIII", body, 8)
             name = macho_string(body, name_at)
             if command == LC_ID_DYLIB:
                 image.id_dylib = (name, current)
@@ -906,7 +927,7 @@ def read_macho(data: ProgramBytes, offset: int) -> MachO:
         elif command == LC_RPATH:
             if length < 12:
                 raise BadProgram("an LC_RPATH command is too short")
-            image.rpaths.append(macho_string(body, struct.unpack_from(order + "I", body, 8)[0]))
+            image.rpaths.append(macho_string(body, unpack(order + "I", body, 8)[0]))
         at += length
     return image
 
@@ -946,13 +967,11 @@ def ld_cache_paths(data: bytes, name: str) -> list[str]:
     Reads glibc's new format ('glibc-ld.so.cache1.1', alone or after the old
     one) and the old one ('ld.so-1.7.0'). Anything malformed lists nothing.
     """
-    import struct
-
     new_magic, old_magic = b"glibc-ld.so.cache1.1", b"ld.so-1.7.0"
     if data.startswith(new_magic):
         base = 0
     elif data.startswith(old_magic) and len(data) >= 16:
-        (count,) = struct.unpack_from("=I", data, 12)
+        (count,) = unpack("=I", data, 12)
         old_end = 16 + 12 * count
         if old_end > len(data):
             return []
@@ -964,15 +983,13 @@ def ld_cache_paths(data: bytes, name: str) -> list[str]:
     if len(data) < base + 48:
         return []
     order = {2: "<", 3: ">"}.get(data[base + 28], "=")
-    (count,) = struct.unpack_from(order + "I", data, base + 20)
+    (count,) = unpack(order + "I", data, base + 20)
     return ld_cache_entries(data, name, order, base + 48, 24, count, base)
 
 
 def ld_cache_entries(data: bytes, name: str, order: str, start: int, size: int, count: int,
                      strings: int) -> list[str]:
     """The values of the cache entries (at `start`, `size` bytes each) whose key is `name`."""
-    import struct
-
     count = min(count, max(0, (len(data) - start) // size))
     end = start + count * size
     target = name.encode("utf-8", "surrogateescape") + b"\0"
@@ -983,11 +1000,11 @@ def ld_cache_entries(data: bytes, name: str, order: str, start: int, size: int, 
         at = data.find(target, at + 1)
     paths = []
     for key in sorted(keys):
-        packed = struct.pack(order + "I", key)
+        packed = key.to_bytes(4, BYTE_ORDERS[order])
         at = data.find(packed, start + 4, end)
         while at >= 0 and len(paths) < 64:
             if (at - start) % size == 4:
-                (value,) = struct.unpack_from(order + "I", data, at + 4)
+                (value,) = unpack(order + "I", data, at + 4)
                 if 0 <= strings + value < len(data):
                     paths.append((at, data[strings + value :].partition(b"\0")[0]))
             at = data.find(packed, at + 1, end)
@@ -1542,15 +1559,13 @@ def read_app(path: str, environ: Mapping[str, str], arch: str | None = None, roo
     loader cache and the default library folders are (tests give another).
     Raises UsageError (status 2): "cannot read the Qt version of APP: ...; give --qt".
     """
-    import struct
-
     try:
         return app_info(os.path.abspath(path), environ, arch, root)
     except BadProgram as bad:
         reason = str(bad)
     except NotRegularFile:
         reason = "it is a folder, fifo, device or socket, not a program"
-    except (OSError, ValueError, struct.error) as error:
+    except (OSError, ValueError) as error:
         reason = describe_error(error)
     raise UsageError(f"cannot read the Qt version of {printable(path)}: {reason}; give --qt")
 

@@ -802,3 +802,25 @@ def test_detect_of_a_program_whose_qtcore_is_missing_names_the_version_it_was_li
     if got["from"] == "library":
         pytest.skip("this machine has a 32-bit x86 libQt6Core.so.6 where ld.so looks")
     assert (got["qt"], got["qtcore"], got["platform"], got["build"]) == ("6.6", None, "linux-x86", None)
+
+
+def test_qt_auto_from_the_environment_reads_the_application(tmp_path, release, mirror_args, qtmcp_env, cache_dir):
+    app, _ = host_app(tmp_path, "6.8.3")
+    cp = run_qtmcp(mirror_args + ["fetch", str(app)], env=dict(qtmcp_env, QTMCP_QT="auto"))
+    assert text(cp.stdout).strip() == str(release.host_build("6.8").launcher_path(cache_dir, "vTEST"))
+
+
+def test_reading_an_application_on_a_cached_start_imports_no_module(tmp_path, release, mirror_args, cache_dir):
+    import subprocess
+
+    app, _ = host_app(tmp_path, "6.7.2")
+    if HOST_OS == "macos":
+        app = app / "Contents" / "MacOS" / "editor"  # a .app's Info.plist needs plistlib
+    assert run_qtmcp(mirror_args + ["fetch", str(app)]).returncode == 0
+    code = ("import sys, os; sys.path.insert(0, sys.argv[1]); import qtmcp; before = set(sys.modules); "
+            "info = qtmcp.read_app(qtmcp.find_app(sys.argv[3:]), os.environ); "
+            "sums = qtmcp.cached_index(sys.argv[2], 'vTEST'); build = qtmcp.build_for_app(sums, info, info.platform); "
+            "print(build, sorted(set(sys.modules) - before))")
+    cp = subprocess.run([sys.executable, "-S", "-c", code, str(qtmcp.__file__).rsplit(os.sep, 1)[0], str(cache_dir),
+                         "--flag", str(app)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert text(cp.stdout).split() == ["6.5", "[]"], text(cp.stderr)
