@@ -27,7 +27,7 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # names for type hints only: typing is not imported at run time
-    from typing import BinaryIO, Mapping
+    from typing import BinaryIO, Callable, Iterable, Iterator, Mapping
 
 # Only os and sys are imported here: a cached start needs nothing else. The
 # heavier modules (urllib, ssl, json, hashlib, zipfile, tarfile, ...) are
@@ -671,7 +671,8 @@ def read_elf_dynamic(data: ProgramBytes, elf: Elf) -> None:
                                             tags.get(0x6FFFFFFD, [ELF_MAX_VERSIONS])[0], name)
 
 
-def elf_version_needs(data: ProgramBytes, elf: Elf, offset: int, count: int, name) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
+def elf_version_needs(data: ProgramBytes, elf: Elf, offset: int, count: int,
+                      name: Callable[[int], str]) -> dict[str, list[str]]:
     """{library: [version names]} from .gnu.version_r (Elf_Verneed and Elf_Vernaux chains)."""
     needs: dict[str, list[str]] = {}
     seen: set[int] = set()
@@ -698,7 +699,8 @@ def elf_version_needs(data: ProgramBytes, elf: Elf, offset: int, count: int, nam
     return needs
 
 
-def elf_version_defs(data: ProgramBytes, elf: Elf, offset: int, count: int, name) -> list[str]:  # type: ignore[no-untyped-def]
+def elf_version_defs(data: ProgramBytes, elf: Elf, offset: int, count: int,
+                     name: Callable[[int], str]) -> list[str]:
     """The version names a library defines, from .gnu.version_d (Elf_Verdef chain)."""
     defs: list[str] = []
     seen: set[int] = set()
@@ -1029,7 +1031,7 @@ class AppInfo:
         self.wanted = wanted  # the QtCore the program asks for: 'libQt6Core.so.6', ...
         self.method = method  # how the version was read: 'file name', 'build string', ...
 
-    def as_json(self) -> dict:  # type: ignore[type-arg]
+    def as_json(self) -> dict[str, object]:
         return {"app": self.app, "format": self.format, "platform": platform_name(self.platform),
                 "qt": self.qt, "qtcore": self.qtcore, "from": self.source, "debug": self.debug}
 
@@ -1634,7 +1636,7 @@ def rooted(root: str, path: str) -> str:
     return path if root in ("", os.sep) else os.path.join(root, path.lstrip("/"))
 
 
-def first_library(candidates, fits) -> str | None:  # type: ignore[no-untyped-def]
+def first_library(candidates: Iterable[str], fits: Callable[[str], bool]) -> str | None:
     """The real file of the first candidate path for which `fits(path)`; at most APP_SEARCH_MAX looks."""
     for count, path in enumerate(candidates):
         if count >= APP_SEARCH_MAX:
@@ -1684,7 +1686,8 @@ def find_elf_library(program: str, elf: Elf, wanted: str, environ: Mapping[str, 
                          lambda path: elf_library_fits(path, elf))
 
 
-def elf_library_candidates(program: str, elf: Elf, wanted: str, environ: Mapping[str, str], root: str):  # type: ignore[no-untyped-def]
+def elf_library_candidates(program: str, elf: Elf, wanted: str, environ: Mapping[str, str],
+                           root: str) -> Iterator[str]:
     """The paths ld.so tries, in its order: DT_RPATH (without DT_RUNPATH),
     LD_LIBRARY_PATH, DT_RUNPATH, /etc/ld.so.cache, the default folders."""
     if "/" in wanted:  # a path: used as it is (relative to the current folder)
@@ -1861,7 +1864,8 @@ def find_macho_library(program: str, image: MachO, wanted: str, environ: Mapping
                          lambda path: macho_library_fits(path, image.arch))
 
 
-def macho_library_candidates(program: str, image: MachO, wanted: str, environ: Mapping[str, str]):  # type: ignore[no-untyped-def]
+def macho_library_candidates(program: str, image: MachO, wanted: str,
+                             environ: Mapping[str, str]) -> Iterator[str]:
     """The paths dyld tries: DYLD_FRAMEWORK_PATH and DYLD_LIBRARY_PATH, the
     install name (@rpath through each LC_RPATH, @executable_path, @loader_path),
     then the fallback folders."""
@@ -3718,8 +3722,8 @@ def chosen_build(settings: Settings, reporter: Reporter, for_run: bool) -> tuple
         return qt, platform or chosen_platform(settings, for_run)
     here = this_os()
     if for_run and info.platform[0] != here:
-        message = (f"{info.app} is a program for {platform_name(info.platform)}: 'run' starts programs "
-                   f"of this machine's OS ({here}); use 'qtmcp fetch' or 'qtmcp detect' for it")
+        message = (f"{printable(info.app)} is a program for {platform_name(info.platform)}: 'run' starts "
+                   f"programs of this machine's OS ({here}); use 'qtmcp fetch' or 'qtmcp detect' for it")
         if auto:
             raise UsageError(message)
         reporter.note("warning: " + message)
@@ -3731,8 +3735,8 @@ def chosen_build(settings: Settings, reporter: Reporter, for_run: bool) -> tuple
         build = build_for_app(sums, info, platform)
         if build is None:
             raise NoBuildError(
-                f"release {release_tag(settings)} has no build for {info.app}, which uses Qt {info.qt}: "
-                f"{build_reason(sums, info, platform, None)}; give --qt to choose one, or another --release"
+                f"release {release_tag(settings)} has no build for {printable(info.app)}, which uses Qt "
+                f"{info.qt}: {build_reason(sums, info, platform, None)}; give --qt to choose one, or another --release"
             )
         reporter.note(app_note(info, f"using the Qt {build} build"))
         qt = build
@@ -3741,18 +3745,19 @@ def chosen_build(settings: Settings, reporter: Reporter, for_run: bool) -> tuple
         if mismatch:
             reporter.note("warning: " + app_note(info, f"{mismatch}; leave out --qt to choose by the application"))
     if info.debug:
-        reporter.note(f"warning: {info.app} uses a debug Qt ({info.qtcore or info.wanted}): the release's "
-                      "builds are release builds and may not load into it")
+        reporter.note(f"warning: {printable(info.app)} uses a debug Qt ({printable(info.qtcore or info.wanted)}): "
+                      "the release's builds are release builds and may not load into it")
     return qt, platform
 
 
 def app_note(info: AppInfo, what: str) -> str:
     """'/opt/app/bin/editor uses Qt 6.7.2 (linux-x64, /opt/app/lib/libQt6Core.so.6.7.2): `what`'."""
     if info.source == "library":
-        return f"{info.app} uses Qt {info.qt} ({platform_name(info.platform)}, {info.qtcore}): {what}"
+        where = f"{platform_name(info.platform)}, {info.qtcore}"
+        return f"{printable(info.app)} uses Qt {info.qt} ({printable(where)}): {what}"
     missing = (f"{info.qtcore}'s version cannot be read" if info.qtcore
                else f"{info.wanted} is not where the loader would look for it")
-    return (f"{info.app} was linked against Qt {info.qt} ({platform_name(info.platform)}; "
+    return (f"{printable(info.app)} was linked against Qt {info.qt} ({platform_name(info.platform)}; "
             f"{printable(missing)}, so that version is used): {what}")
 
 
@@ -3804,7 +3809,9 @@ def installed_index(root: str, tag: str) -> dict[str, str]:
     """{asset name: ''} of the builds the cache has an install of (for choosing only)."""
     found = {}
     for entry in list_dir(os.path.join(root, tag)):
-        words = entry[2 : -len(".current")].rsplit("-", 2) if entry.startswith("qt") and entry.endswith(".current") else []
+        if not (entry.startswith("qt") and entry.endswith(".current")):
+            continue
+        words = entry[2 : -len(".current")].rsplit("-", 2)
         try:
             if len(words) == 3 and normalize_qt(words[0]) == words[0]:
                 found[asset_names(words[0], parse_platform(f"{words[1]}-{words[2]}"))[0]] = ""
@@ -3868,9 +3875,9 @@ def command_detect(settings: Settings, reporter: Reporter) -> int:
     how = HOW_READ.get(info.method, info.method)
     if info.source == "program":
         how += f"; {info.qtcore + ' gives no version' if info.qtcore else info.wanted + ' was not found'}"
-    print(f"program   {info.app}")
+    print(f"program   {printable(info.app)}")
     print(f"format    {FORMAT_NAMES[info.format]}, {platform_name(info.platform)}")
-    print(f"QtCore    {info.qtcore or '(not found: ' + printable(info.wanted) + ')'}")
+    print(f"QtCore    {printable(info.qtcore or '(not found: ' + info.wanted + ')')}")
     print(f"Qt        {info.qt}{', a debug build' if info.debug else ''} ({printable(how)})")
     if build:
         print(f"build     Qt {build} for {platform_name(platform)}: {asset} ({why})")

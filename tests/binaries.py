@@ -119,7 +119,8 @@ def elf(*, arch: str = "x64", bits: Optional[int] = None, order: str = "<", kind
     dynstr_at = place(".dynstr", 3, bytes(strings.data), 1) if dynamic else 0  # every name is added by now
     vn_at = place(".gnu.version_r", 0x6FFFFFFE, bytes(vn), info=len(version_needs or {})) if vn else 0
     vd_at = place(".gnu.version_d", 0x6FFFFFFD, bytes(vd), info=len(defs)) if vd else 0
-    rodata_at = place(".rodata", 1, rodata, 32) if rodata else 0
+    if rodata:
+        place(".rodata", 1, rodata, 32)
     if dynamic:
         entries += [(DT["STRTAB"], base + dynstr_at), (DT["STRSZ"], len(strings.data))]
         if vn:
@@ -133,7 +134,7 @@ def elf(*, arch: str = "x64", bits: Optional[int] = None, order: str = "<", kind
     for name, *_ in section_list:
         names.add(name)
     names.add(".shstrtab")
-    shstr_at = place(".shstrtab", 3, bytes(names.data), 1)
+    place(".shstrtab", 3, bytes(names.data), 1)
     _align(body, 8)
     sh_at = len(body) if sections else 0
     if sections:
@@ -300,9 +301,8 @@ def macho(*, cpu: str = "arm64", kind: int = 2, dylibs: Sequence[Tuple] = (), rp
     return header + raw + b"\0" * 64
 
 
-def fat(images: Sequence[bytes], wide: bool = False, cpus: Optional[Sequence[str]] = None) -> bytes:
+def fat(images: Sequence[bytes], wide: bool = False) -> bytes:
     """A universal (fat, or fat64 with ``wide``) file of these thin images, each at a 4 KiB boundary."""
-    entry = 32 if wide else 20
     at = 4096
     table = bytearray()
     body = bytearray()

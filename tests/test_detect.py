@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import stat
 import sys
 import time
 from pathlib import Path
@@ -568,7 +567,6 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
 
 def test_mutated_programs_libraries_and_loader_caches_are_input_not_crashes(tmp_path):
     rng = random.Random(MUTATION_SEED)
-    lib = tmp_path / "lib"
     good_elf_lib = b.elf(soname=QT6, version_defs=["Qt_6", "Qt_6.7"], rodata=b.build_string("6.7.2"))
     good_dll = b.pe(dll=True, version=(6, 8, 2, 0), rdata=b.build_string("6.8.2"))
     good_dylib = b.macho(cpu="x64", kind=6, id_dylib=("@rpath/QtCore.framework/Versions/A/QtCore", "6.8.2"))

@@ -20,7 +20,6 @@ import os
 import plistlib
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
