@@ -136,6 +136,15 @@ def test_a_qtcore_dll_gives_its_versioninfo(arch, debug):
     assert qtmcp.pe_file_version(reader, qtmcp.read_pe(reader)) == ("6.8.2", debug)
 
 
+def test_a_resource_directory_that_points_at_itself_gives_no_version_and_no_hang():
+    data = bytearray(b.pe(dll=True, version=(6, 8, 2, 0)))
+    reader = qtmcp.ProgramBytes(bytes(data))
+    root = qtmcp.pe_offset(qtmcp.read_pe(reader), qtmcp.read_pe(reader).directories[2][0])
+    data[root + 20 : root + 24] = (0x80000000).to_bytes(4, "little")  # the RT_VERSION entry: the root again
+    reader = qtmcp.ProgramBytes(bytes(data))
+    assert qtmcp.pe_file_version(reader, qtmcp.read_pe(reader)) is None
+
+
 def test_a_dll_without_versioninfo_gives_none():
     reader = qtmcp.ProgramBytes(b.pe(dll=True))
     assert qtmcp.pe_file_version(reader, qtmcp.read_pe(reader)) is None
@@ -397,8 +406,13 @@ def test_a_framework_without_the_programs_cpu_is_skipped(tmp_path):
     qt = "@rpath/QtCore.framework/Versions/A/QtCore"
     b.framework(tmp_path / "fw", b.macho(cpu="arm64", kind=6, id_dylib=(qt, "6.8.2")), links=False)
     program = b.write(tmp_path / "app", b.macho(cpu="x64", dylibs=[(qt, "6.7.0")], rpaths=[str(tmp_path / "fw")]))
-    info = read(program, {"HOME": str(tmp_path)})
+    info = read(program, no_fallback(tmp_path))
     assert (info.qt, info.source) == ("6.7.0", "program")  # the version it was linked against
+
+
+def no_fallback(tmp_path):
+    """dyld's fallback folders made empty (a Mac may have a Qt in /Library/Frameworks)."""
+    return {"DYLD_FALLBACK_FRAMEWORK_PATH": str(tmp_path / "none"), "DYLD_FALLBACK_LIBRARY_PATH": str(tmp_path / "none")}
 
 
 def test_dyld_framework_path_comes_first(tmp_path):
@@ -734,10 +748,11 @@ def test_a_32_bit_windows_program_gets_the_x86_build_and_platform_wins(tmp_path,
     assert (info["platform"], info["asset"]) == ("windows-x64", "qtmcp-qt6.8-windows-x64.zip")
 
 
-def test_an_x64_program_in_a_universal_file_gets_the_x64_build(tmp_path, mirror_args):
+def test_an_x64_program_in_a_universal_file_gets_the_x64_build(tmp_path, mirror_args, qtmcp_env):
     qt = "@rpath/QtCore.framework/Versions/A/QtCore"
     program = b.write(tmp_path / "app", b.fat([b.macho(cpu="x64", dylibs=[(qt, "6.8.0")])]))
-    info = json.loads(run_qtmcp(mirror_args + ["detect", "--json", str(program)]).stdout)
+    env = dict(qtmcp_env, **no_fallback(tmp_path))
+    info = json.loads(run_qtmcp(mirror_args + ["detect", "--json", str(program)], env=env).stdout)
     assert (info["platform"], info["build"]) == ("macos-x64", "6.8")
 
 

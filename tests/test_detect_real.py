@@ -294,8 +294,10 @@ def test_a_universal_app_bundle_linked_by_ld64_lld_is_read_in_the_slice_asked_fo
         assert got["app"] == str((bundle / "Contents" / "MacOS" / "Editor").resolve())
 
 
-def test_a_thin_x64_program_linked_by_ld64_lld_gets_the_x64_platform(tmp_path):
+def test_a_thin_x64_program_linked_by_ld64_lld_gets_the_x64_platform(tmp_path, qtmcp_env):
     slices = macho_slices(tmp_path / "build", "6.7.1")
     program = slices["x86_64"][0]
-    got = detect(program)  # its framework is not beside it: the version it was linked against
+    none = str(tmp_path / "none")  # dyld's fallback folders empty: a Mac may have a Qt in /Library/Frameworks
+    env = dict(qtmcp_env, DYLD_FALLBACK_FRAMEWORK_PATH=none, DYLD_FALLBACK_LIBRARY_PATH=none)
+    got = detect(program, env=env)  # its framework is not beside it: the version it was linked against
     assert (got["platform"], got["qt"], got["from"], got["qtcore"]) == ("macos-x64", "6.7.1", "program", None)
