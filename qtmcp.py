@@ -5,9 +5,10 @@ launcher injects a probe library into the application and speaks the Model
 Context Protocol (MCP) over stdio. This module is the Python side. Put it into
 an MCP client's configuration as the server command:
 
-    pipx run qtmcp --qt 6.8 -- /path/to/app [APP_ARGS...]
+    pipx run qtmcp -- /path/to/app [APP_ARGS...]
 
-and it picks the native build for this machine and Qt version, fetches it from
+and it picks the native build for the application's Qt version and CPU (read
+from its files without running it, or given with --qt), fetches it from
 the project's release (or an organisation's mirror, a directory, an archive
 carried in by hand), checks its SHA-256, unpacks it into a per-user cache and
 replaces itself with the launcher, so that the MCP stream flows between the
@@ -3713,9 +3714,9 @@ def chosen_build(settings: Settings, reporter: Reporter, for_run: bool) -> tuple
     if app is not None:
         try:
             info = read_app(app, os.environ, platform[1] if platform else None)
-        except UsageError:
+        except UsageError as error:
             if auto:
-                raise
+                raise UsageError(f"{error}{offered_note(settings, reporter)}") from None
     elif auto:
         raise no_app_error(settings, reporter)
     if info is None:

@@ -685,7 +685,7 @@ def test_a_script_as_the_application_is_status_2_naming_the_versions_offered(tmp
 
 def test_a_static_program_as_the_application_is_status_2(tmp_path, mirror_args):
     static = b.write(tmp_path / "editor", b.elf(kind=2, dynamic=False))
-    assert_error(run_qtmcp(mirror_args + ["fetch", str(static)]), 2, "static", "give --qt")
+    assert_error(run_qtmcp(mirror_args + ["fetch", str(static)]), 2, "static", "give --qt", "offers Qt 5.15-patched, 6.5, 6.8")
 
 
 def test_no_application_is_status_2_naming_the_versions_offered(mirror_args):
