@@ -5,9 +5,10 @@ launcher injects a probe library into the application and speaks the Model
 Context Protocol (MCP) over stdio. This module is the Python side. Put it into
 an MCP client's configuration as the server command:
 
-    pipx run qtmcp --qt 6.8 -- /path/to/app [APP_ARGS...]
+    pipx run qtmcp -- /path/to/app [APP_ARGS...]
 
-and it picks the native build for this machine and Qt version, fetches it from
+and it picks the native build for the application's Qt version and CPU (read
+from its files without running it, or given with --qt), fetches it from
 the project's release (or an organisation's mirror, a directory, an archive
 carried in by hand), checks its SHA-256, unpacks it into a per-user cache and
 replaces itself with the launcher, so that the MCP stream flows between the
@@ -27,7 +28,7 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # names for type hints only: typing is not imported at run time
-    from typing import BinaryIO
+    from typing import BinaryIO, Callable, Iterable, Iterator, Mapping
 
 # Only os and sys are imported here: a cached start needs nothing else. The
 # heavier modules (urllib, ssl, json, hashlib, zipfile, tarfile, ...) are
@@ -45,10 +46,11 @@ USER_AGENT = "qtmcp/" + __version__
 RELEASE_PINS: dict[str, str] = {
 }
 
-COMMANDS = ("run", "fetch", "list", "mirror", "install", "cache", "verify", "help")
+COMMANDS = ("run", "fetch", "list", "mirror", "install", "cache", "verify", "detect", "help")
+APP_COMMANDS = ("run", "fetch", "detect")  # the first other argument is the application: the rest follows it
 OLD_COMMANDS = {  # qtmcp 0.2's commands (an earlier server on the same PyPI name), and what replaced them
-    "serve": "now qtmcp starts the native launcher itself: qtmcp --qt 6.8 -- /path/to/app "
-             "(see 'Upgrading from qtmcp 0.2' in the README)",
+    "serve": "now qtmcp starts the native launcher itself: qtmcp -- /path/to/app "
+             "(or qtmcp --qt 6.8 -- /path/to/app; see 'Upgrading from qtmcp 0.2' in the README)",
     "download-tools": "now: qtmcp fetch --qt 6.8 (see 'Upgrading from qtmcp 0.2' in the README)",
 }
 OS_NAMES = ("linux", "windows", "macos")
@@ -92,6 +94,35 @@ WINDOWS_BAD_CHARS = frozenset('<>:"|?*') | frozenset(chr(c) for c in range(32))
 
 SWITCH_TRUE = ("1", "true", "yes", "on")
 SWITCH_FALSE = ("0", "false", "no", "off")
+
+# Reading applications (--qt auto): every read of a program is bounded
+APP_READ_MAX = 4 * 1024 * 1024  # bytes read of one program or library, whatever its headers claim
+APP_SEARCH_MAX = 128  # places looked at for one library; entries read of one search path
+BUILD_STRING_CHUNK = 256 * 1024  # bytes read at a time looking for QtCore's build string
+LD_CACHE_MAX = 4 * 1024 * 1024  # a bigger /etc/ld.so.cache is not read
+PLIST_MAX = 1024 * 1024  # a bigger Info.plist is not read
+ELF_MAX_SEGMENTS = 512
+ELF_MAX_SECTIONS = 4096
+ELF_MAX_DYNAMIC = 8192  # dynamic section entries
+ELF_MAX_VERSIONS = 1024  # version needs or definitions
+ELF_NAME_MAX = 64 * 1024  # bytes of one name in the dynamic string table (an rpath may be long)
+PE_MAX_SECTIONS = 96  # the most Windows loads
+PE_MAX_IMPORTS = 1024
+PE_MAX_RESOURCES = 4096  # entries of one resource directory
+MACHO_MAX_SLICES = 32
+MACHO_MAX_COMMANDS = 2 * 1024 * 1024  # bytes of load commands
+ELF_MACHINES = {3: "x86", 62: "x64", 183: "arm64", 40: "arm", 243: "riscv", 8: "mips", 20: "ppc",
+                21: "ppc64", 22: "s390x", 258: "loongarch64"}
+ELF_PLATFORMS = {3: "i686", 62: "x86_64", 183: "aarch64"}  # what ld.so's $PLATFORM stands for
+ELF_TRIPLETS = {3: "i386-linux-gnu", 62: "x86_64-linux-gnu", 183: "aarch64-linux-gnu", 40: "arm-linux-gnueabihf"}
+PE_MACHINES = {0x14C: "x86", 0x8664: "x64", 0xAA64: "arm64", 0x1C4: "arm"}
+MACHO_CPUS = {7: "x86", 0x01000007: "x64", 0x0100000C: "arm64", 0x0200000C: "arm64_32", 12: "arm", 18: "ppc",
+              0x01000012: "ppc64"}
+MACHO_MAGICS = (b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe")
+FAT_MAGICS = (b"\xca\xfe\xba\xbe", b"\xca\xfe\xba\xbf")  # universal: fat, fat64
+LC_ID_DYLIB, LC_RPATH = 0xD, 0x8000001C
+MACHO_DYLIB_COMMANDS = (0xC, 0x80000018, 0x8000001F, 0x20, 0x80000023)  # load, weak, reexport, lazy, upward
+FORMAT_NAMES = {"elf": "ELF", "pe": "PE", "macho": "Mach-O"}
 
 # Errors and exit statuses ####################################################
 
@@ -521,6 +552,697 @@ def base_file_location(base: str, tag: str, name: str) -> str:
     return os.path.join(local_base_path(base), tag, name)
 
 
+# Reading programs: ELF, PE, Mach-O (pure) ####################################
+#
+# Headers only: every read goes through a ProgramBytes, which reads at most
+# APP_READ_MAX bytes of one file in all, whatever its headers claim. A header
+# that does not hold together is BadProgram, never another exception. The
+# parsers take a ProgramBytes and return plain data; finding the files is the
+# work of "Applications" below.
+
+
+class BadProgram(Exception):
+    """A file that is not a program qtmcp can read, or whose headers do not hold together."""
+
+
+class ProgramBytes:
+    """Reads of one file (an open binary file, or bytes) at given offsets, bounded in all."""
+
+    def __init__(self, source: BinaryIO | bytes, size: int | None = None, budget: int = APP_READ_MAX):
+        self.source = source
+        self.size = len(source) if isinstance(source, (bytes, bytearray)) else int(size or 0)
+        self.budget = budget
+        self.used = 0
+
+    def read(self, offset: int, length: int) -> bytes:
+        """Exactly `length` bytes at `offset`; BadProgram past the end or the budget."""
+        if offset < 0 or length < 0 or offset + length > self.size:
+            raise BadProgram(f"a header points past the end of the file (at {offset} of {self.size} bytes)")
+        if self.used + length > self.budget:
+            raise BadProgram(f"its headers would need more than {self.budget // 1024 // 1024} MiB to be read")
+        self.used += length
+        if isinstance(self.source, (bytes, bytearray)):
+            return bytes(self.source[offset : offset + length])
+        self.source.seek(offset)
+        data = self.source.read(length)
+        if len(data) != length:
+            raise BadProgram("the file is shorter than it was a moment ago")
+        return data
+
+    def clipped(self, offset: int, length: int) -> bytes:
+        """Up to `length` bytes at `offset`, fewer where the file ends first."""
+        return self.read(offset, max(0, min(length, self.size - offset))) if 0 <= offset <= self.size else b""
+
+    def cstring(self, offset: int, limit: int = 4096) -> str:
+        """The NUL-terminated string at `offset` (at most `limit` bytes), as text."""
+        chunk = self.clipped(offset, min(limit, 256))
+        end = chunk.find(b"\0")
+        if end < 0 and limit > len(chunk):
+            chunk += self.clipped(offset + len(chunk), limit - len(chunk))
+            end = chunk.find(b"\0")
+        if end < 0:
+            raise BadProgram(f"a name at {offset} has no end")
+        return chunk[:end].decode("utf-8", "surrogateescape")
+
+
+def printable(text: str) -> str:
+    """`text` with control characters (and undecodable bytes) escaped, for a message."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+BYTE_ORDERS = {"<": "little", ">": "big", "=": sys.byteorder}
+INT_SIZES = {"B": 1, "H": 2, "I": 4, "Q": 8, "b": 1, "h": 2, "i": 4, "q": 8}
+
+
+def unpack(layout: str, data: bytes, offset: int = 0) -> tuple:  # type: ignore[type-arg]
+    """struct.unpack_from for the layouts the readers use ('<HHI', '>iiQ', '<8sI', '=I'),
+    BadProgram where `data` is too short. (Not struct itself: it is an extension
+    module, and loading it would cost a cached start more than the reading does.)"""
+    order = BYTE_ORDERS[layout[0]]
+    values: list = []  # type: ignore[type-arg]
+    count = ""
+    for code in layout[1:]:
+        if code.isdigit():
+            count += code
+            continue
+        size = int(count or 1) * (1 if code in "sx" else INT_SIZES[code])
+        if offset + size > len(data):
+            raise BadProgram("a header is cut short")
+        if code == "s":
+            values.append(bytes(data[offset : offset + size]))
+        elif code != "x":
+            step = INT_SIZES[code]
+            values += [int.from_bytes(data[at : at + step], order, signed=code.islower())
+                       for at in range(offset, offset + size, step)]
+        offset += size
+        count = ""
+    return tuple(values)
+
+
+def layout_size(layout: str) -> int:
+    """The number of bytes `layout` (as unpack reads it) takes."""
+    size, count = 0, ""
+    for code in layout[1:]:
+        if code.isdigit():
+            count += code
+            continue
+        size += int(count or 1) * (1 if code in "sx" else INT_SIZES[code])
+        count = ""
+    return size
+
+def program_format(head: bytes) -> str | None:
+    """'elf', 'pe' or 'macho' from a file's first bytes; None for anything else."""
+    if head[:4] == b"\x7fELF":
+        return "elf"
+    if head[:2] == b"MZ":
+        return "pe"
+    if head[:4] in MACHO_MAGICS or head[:4] in FAT_MAGICS:
+        return "macho"
+    return None
+
+
+def qt_version_in_name(name: str) -> str | None:
+    """'6.8.2' from 'libQt6Core.so.6.8.2' or 'libQt6Core.6.8.2.dylib'; None without one."""
+    if not name.startswith("libQt"):
+        return None
+    major, _, rest = name[5:].partition("Core.")
+    if not major.isdigit():
+        return None
+    if rest.startswith("so."):
+        parts = rest[3:].split(".")
+    elif rest.endswith(".dylib"):
+        parts = rest[: -len(".dylib")].split(".")
+    else:
+        return None
+    if not (2 <= len(parts) <= 3 and all(p.isdigit() and len(p) <= 4 for p in parts)) or parts[0] != major:
+        return None
+    return ".".join(str(int(p)) for p in parts)
+
+
+def qt_build_string(data: bytes) -> tuple[str, bool] | None:
+    """(version, debug) from QtCore's build string 'Qt 6.8.2 (... release build; ...)' in `data`."""
+    at = data.find(b"Qt ")
+    while at >= 0:
+        end = data.find(b" (", at + 3, at + 20)
+        parts = data[at + 3 : end].split(b".") if end > 0 else []
+        if len(parts) == 3 and all(p.isdigit() and len(p) <= 4 for p in parts):
+            tail = data[end : end + 200]
+            return ".".join(str(int(p)) for p in parts), b" debug build" in tail.partition(b"\0")[0]
+        at = data.find(b"Qt ", at + 3)
+    return None
+
+
+def highest_qt_version(names: list[str]) -> str | None:
+    """'6.7' from version names like 'Qt_6', 'Qt_6.5', 'Qt_6.7', 'Qt_6_PRIVATE_API'."""
+    found = []
+    for name in names:
+        major, dot, minor = name[3:].partition(".")
+        if name.startswith("Qt_") and dot and major.isdigit() and minor.isdigit() and len(minor) <= 4:
+            found.append((int(major), int(minor)))
+    return "%d.%d" % max(found) if found else None
+
+
+# ELF ----------------------------------------------------------------------------------------
+
+
+class Elf:
+    """What qtmcp reads from an ELF file's headers (see read_elf)."""
+
+    def __init__(self, bits: int, order: str, kind: int, machine: int):
+        self.bits = bits  # 32 or 64
+        self.order = order  # '<' little or '>' big endian
+        self.kind = kind  # e_type: 2 a program, 3 a shared object or a PIE
+        self.machine = machine  # e_machine
+        self.segments: list[tuple[int, int, int, int]] = []  # (p_type, p_offset, p_vaddr, p_filesz)
+        self.sections: list[tuple[int, int, int, int, int, int]] = []  # (name, type, flags, addr, offset, size)
+        self.section_names = -1  # e_shstrndx
+        self.dynamic = False  # it has a dynamic section
+        self.needed: list[str] = []
+        self.rpath: str | None = None
+        self.runpath: str | None = None
+        self.soname = ""
+        self.version_needs: dict[str, list[str]] = {}  # library -> the version names needed from it
+        self.version_defs: list[str] = []  # the versions it defines (a library)
+
+    @property
+    def arch(self) -> str:
+        if self.machine == 62 and self.bits == 32:
+            return "x32"
+        return ELF_MACHINES.get(self.machine, f"elf-machine-{self.machine}")
+
+
+def read_elf(data: ProgramBytes) -> Elf:
+    """The ELF file's machine, needed libraries, rpath, runpath and symbol versions."""
+    ident = data.read(0, 16)
+    if ident[:4] != b"\x7fELF":
+        raise BadProgram("not an ELF file")
+    if ident[4] not in (1, 2) or ident[5] not in (1, 2):
+        raise BadProgram("an ELF file of an unknown class or byte order")
+    bits, order = (32, 64)[ident[4] - 1], "<>"[ident[5] - 1]
+    wide = bits == 64
+    layout = order + ("HHIQQQIHHHHHH" if wide else "HHIIIIIHHHHHH")
+    (kind, machine, _version, _entry, phoff, shoff, _flags, _ehsize, phentsize, phnum,
+     shentsize, shnum, shstrndx) = unpack(layout, data.read(16, layout_size(layout)))
+    if kind not in (2, 3):
+        raise BadProgram("an ELF file that is neither a program nor a shared library (an object file?)")
+    elf = Elf(bits, order, kind, machine)
+    entry_size = 56 if wide else 32
+    if phnum:
+        if phentsize < entry_size or phnum > ELF_MAX_SEGMENTS:
+            raise BadProgram(f"its program header table is malformed ({phnum} entries of {phentsize} bytes)")
+        table = data.read(phoff, phnum * phentsize)
+        for index in range(phnum):
+            if wide:
+                p_type, _f, p_offset, p_vaddr, _p, p_filesz = unpack(order + "IIQQQQ", table, index * phentsize)
+            else:
+                p_type, p_offset, p_vaddr, _p, p_filesz = unpack(order + "IIIII", table, index * phentsize)
+            elf.segments.append((p_type, p_offset, p_vaddr, p_filesz))
+    if shoff and shnum:
+        section_size = 64 if wide else 40
+        if shentsize < section_size or shnum > ELF_MAX_SECTIONS:
+            raise BadProgram(f"its section header table is malformed ({shnum} entries of {shentsize} bytes)")
+        table = data.read(shoff, shnum * shentsize)
+        for index in range(shnum):
+            if wide:
+                name, s_type, flags, addr, offset, size = unpack(order + "IIQQQQ", table, index * shentsize)
+            else:
+                name, s_type, flags, addr, offset, size = unpack(order + "IIIIII", table, index * shentsize)
+            elf.sections.append((name, s_type, flags, addr, offset, size))
+        elf.section_names = shstrndx
+    read_elf_dynamic(data, elf)
+    return elf
+
+
+def elf_offset(elf: Elf, address: int) -> int:
+    """The file offset of a virtual address (through PT_LOAD, else the allocated sections)."""
+    loads = [s for s in elf.segments if s[0] == 1]
+    for _type, offset, vaddr, filesz in loads:
+        if vaddr <= address < vaddr + filesz:
+            return offset + address - vaddr
+    if not loads:
+        for _name, s_type, flags, addr, offset, size in elf.sections:
+            if flags & 2 and s_type != 8 and addr <= address < addr + size:  # SHF_ALLOC, not NOBITS
+                return offset + address - addr
+    raise BadProgram(f"an address in its dynamic section ({address:#x}) is not in the file")
+
+
+def read_elf_dynamic(data: ProgramBytes, elf: Elf) -> None:
+    """Fill in `elf` from PT_DYNAMIC (else the .dynamic section): needed, rpath, versions."""
+    where = next(((s[1], s[3]) for s in elf.segments if s[0] == 2), None)  # PT_DYNAMIC
+    if where is None:
+        where = next(((s[4], s[5]) for s in elf.sections if s[1] == 6), None)  # SHT_DYNAMIC
+    if where is None:
+        return
+    elf.dynamic = True
+    entry = 16 if elf.bits == 64 else 8
+    count = min(where[1] // entry, ELF_MAX_DYNAMIC)
+    table = data.read(where[0], count * entry)
+    layout = elf.order + ("qQ" if elf.bits == 64 else "iI")
+    tags: dict[int, list[int]] = {}
+    for at in range(0, len(table), entry):
+        tag, value = unpack(layout, table, at)
+        if tag == 0:  # DT_NULL
+            break
+        tags.setdefault(tag, []).append(value)
+    if 5 not in tags:  # no DT_STRTAB: no names to read
+        if 1 in tags:
+            raise BadProgram("its dynamic section names libraries but has no string table")
+        return
+    strtab = elf_offset(elf, tags[5][0])
+    strsz = tags.get(10, [data.size - strtab])[0]
+
+    def name(index: int) -> str:
+        if not 0 <= index < strsz:
+            raise BadProgram(f"a name in its dynamic section is outside its string table ({index})")
+        return data.cstring(strtab + index, min(ELF_NAME_MAX, strsz - index))
+
+    elf.needed = [name(v) for v in tags.get(1, [])]
+    elf.soname = name(tags[14][0]) if 14 in tags else ""
+    elf.rpath = name(tags[15][0]) if 15 in tags else None
+    elf.runpath = name(tags[29][0]) if 29 in tags else None
+    if 0x6FFFFFFE in tags:  # DT_VERNEED
+        elf.version_needs = elf_version_needs(data, elf, elf_offset(elf, tags[0x6FFFFFFE][0]),
+                                              tags.get(0x6FFFFFFF, [ELF_MAX_VERSIONS])[0], name)
+    if 0x6FFFFFFC in tags:  # DT_VERDEF
+        elf.version_defs = elf_version_defs(data, elf, elf_offset(elf, tags[0x6FFFFFFC][0]),
+                                            tags.get(0x6FFFFFFD, [ELF_MAX_VERSIONS])[0], name)
+
+
+def elf_version_needs(data: ProgramBytes, elf: Elf, offset: int, count: int,
+                      name: Callable[[int], str]) -> dict[str, list[str]]:
+    """{library: [version names]} from .gnu.version_r (Elf_Verneed and Elf_Vernaux chains)."""
+    needs: dict[str, list[str]] = {}
+    seen: set[int] = set()
+    for _ in range(min(count, ELF_MAX_VERSIONS)):
+        if offset in seen:
+            raise BadProgram("its version needs run in a loop")
+        seen.add(offset)
+        _version, aux_count, file_name, aux, following = unpack(elf.order + "HHIII", data.read(offset, 16))
+        names = []
+        at = offset + aux
+        for _ in range(min(aux_count, ELF_MAX_VERSIONS)):
+            if at in seen:
+                raise BadProgram("its version needs run in a loop")
+            seen.add(at)
+            _hash, _flags, _other, version_name, aux_next = unpack(elf.order + "IHHII", data.read(at, 16))
+            names.append(name(version_name))
+            if not aux_next:
+                break
+            at += aux_next
+        needs[name(file_name)] = names
+        if not following:
+            break
+        offset += following
+    return needs
+
+
+def elf_version_defs(data: ProgramBytes, elf: Elf, offset: int, count: int,
+                     name: Callable[[int], str]) -> list[str]:
+    """The version names a library defines, from .gnu.version_d (Elf_Verdef chain)."""
+    defs: list[str] = []
+    seen: set[int] = set()
+    for _ in range(min(count, ELF_MAX_VERSIONS)):
+        if offset in seen:
+            raise BadProgram("its version definitions run in a loop")
+        seen.add(offset)
+        _version, _flags, _index, aux_count, _hash, aux, following = unpack(
+            elf.order + "HHHHIII", data.read(offset, 20))
+        if aux_count:
+            (version_name,) = unpack(elf.order + "I", data.read(offset + aux, 4))
+            defs.append(name(version_name))
+        if not following:
+            break
+        offset += following
+    return defs
+
+
+def elf_section_named(data: ProgramBytes, elf: Elf, wanted: str) -> tuple[int, int] | None:
+    """(offset, size) of the section called `wanted` (like '.rodata'), or None."""
+    if not 0 <= elf.section_names < len(elf.sections):
+        return None
+    names_offset, names_size = elf.sections[elf.section_names][4:6]
+    for name, s_type, _flags, _addr, offset, size in elf.sections:
+        if s_type != 8 and 0 <= name < names_size and data.cstring(names_offset + name, 64) == wanted:
+            return offset, size
+    return None
+
+
+def elf_qtcore_name(needed: list[str]) -> str | None:
+    """The needed entry that is QtCore: 'libQt6Core.so.6' (or a path ending in one)."""
+    for entry in needed:
+        base = entry.rpartition("/")[2]
+        major, _, rest = base[5:].partition("Core.so")
+        if base.startswith("libQt") and major.isdigit() and (not rest or rest[0] == "."):
+            return entry
+    return None
+
+
+def elf_header_fits(head: bytes, elf: Elf) -> bool:
+    """True if an ELF header (its first 20 bytes) is of the same class, byte order and machine."""
+    if len(head) < 20 or head[:4] != b"\x7fELF" or head[4] != (1 if elf.bits == 32 else 2) \
+            or head[5] != (1 if elf.order == "<" else 2):
+        return False
+    return unpack(elf.order + "H", head, 18)[0] == elf.machine
+
+
+# PE -----------------------------------------------------------------------------------------
+
+
+class Pe:
+    """What qtmcp reads from a PE file's headers (see read_pe)."""
+
+    def __init__(self, machine: int, dll: bool):
+        self.machine = machine
+        self.dll = dll
+        self.directories: list[tuple[int, int]] = []  # (RVA, size) of each data directory
+        self.sections: list[tuple[bytes, int, int, int, int]] = []  # (name, vaddr, vsize, raw offset, raw size)
+
+    @property
+    def arch(self) -> str:
+        return PE_MACHINES.get(self.machine, f"pe-machine-{self.machine:#x}")
+
+
+def read_pe(data: ProgramBytes) -> Pe:
+    """The PE file's machine, data directories and sections (PE32 and PE32+)."""
+    head = data.read(0, 64)
+    if head[:2] != b"MZ":
+        raise BadProgram("not a PE file")
+    (pe_at,) = unpack("<I", head, 0x3C)
+    if data.clipped(pe_at, 4) != b"PE\0\0":
+        raise BadProgram("an MZ file without a PE header (a DOS program?)")
+    machine, section_count, _time, _symbols, _count, optional_size, flags = unpack(
+        "<HHIIIHH", data.read(pe_at + 4, 20))
+    pe = Pe(machine, bool(flags & 0x2000))
+    optional = pe_at + 24
+    (magic,) = unpack("<H", data.read(optional, 2))
+    directories_at = {0x10B: 96, 0x20B: 112}.get(magic)
+    if directories_at is None or optional_size < directories_at:
+        raise BadProgram(f"its optional header is not PE32 or PE32+ (magic {magic:#x}, {optional_size} bytes)")
+    (count,) = unpack("<I", data.read(optional + directories_at - 4, 4))
+    count = min(count, 16, (optional_size - directories_at) // 8)
+    raw = data.read(optional + directories_at, 8 * count)
+    pe.directories = [unpack("<II", raw, 8 * i) for i in range(count)]
+    if section_count > PE_MAX_SECTIONS:
+        raise BadProgram(f"it claims {section_count} sections")
+    table = data.read(optional + optional_size, 40 * section_count)
+    for index in range(section_count):
+        name, vsize, vaddr, raw_size, raw_offset = unpack("<8sIIII", table, 40 * index)
+        pe.sections.append((name.rstrip(b"\0"), vaddr, vsize, raw_offset, raw_size))
+    return pe
+
+
+def pe_offset(pe: Pe, rva: int) -> int:
+    """The file offset of a relative virtual address."""
+    for _name, vaddr, vsize, raw_offset, raw_size in pe.sections:
+        if vaddr <= rva < vaddr + max(vsize, raw_size) and rva - vaddr < raw_size:
+            return raw_offset + rva - vaddr
+    raise BadProgram(f"an address in its headers ({rva:#x}) is not in any section")
+
+
+def pe_imports(data: ProgramBytes, pe: Pe) -> list[str]:
+    """The names of the DLLs the PE file imports (its import directory)."""
+    if len(pe.directories) < 2 or not pe.directories[1][0]:
+        return []
+    at = pe_offset(pe, pe.directories[1][0])
+    names = []
+    for index in range(PE_MAX_IMPORTS):
+        descriptor = data.read(at + 20 * index, 20)
+        if descriptor == bytes(20):
+            return names
+        (name_rva,) = unpack("<I", descriptor, 12)
+        names.append(data.cstring(pe_offset(pe, name_rva), 512))
+    raise BadProgram(f"its import directory has more than {PE_MAX_IMPORTS} entries")
+
+
+def pe_file_version(data: ProgramBytes, pe: Pe) -> tuple[str, bool] | None:
+    """(version, debug) from the VS_FIXEDFILEINFO of the PE file's VERSIONINFO resource."""
+    if len(pe.directories) < 3 or not pe.directories[2][0]:
+        return None
+    base = pe_offset(pe, pe.directories[2][0])
+
+    def entries(offset: int) -> list[tuple[int, int]]:
+        named, ids = unpack("<HH", data.read(base + offset + 12, 4))
+        if named + ids > PE_MAX_RESOURCES:
+            raise BadProgram(f"a resource directory claims {named + ids} entries")
+        raw = data.read(base + offset + 16, 8 * (named + ids))
+        return [unpack("<II", raw, 8 * i) for i in range(named + ids)]
+
+    target = next((t for n, t in entries(0) if n == 16 and t & 0x80000000), None)  # RT_VERSION
+    for _level in range(2):  # the name, then the language
+        if target is None:
+            return None
+        target = next((t for _n, t in entries(target & 0x7FFFFFFF)), None)
+    if target is None or target & 0x80000000:
+        return None
+    rva, size = unpack("<II", data.read(base + target, 8))
+    blob = data.read(pe_offset(pe, rva), min(size, 64 * 1024))
+    key = "VS_VERSION_INFO\0".encode("utf-16-le")
+    at = 40 if blob[6 : 6 + len(key)] == key else blob.find(b"\xbd\x04\xef\xfe")
+    if at < 0 or blob[at : at + 4] != b"\xbd\x04\xef\xfe" or len(blob) < at + 52:
+        return None
+    high, low = unpack("<II", blob, at + 8)
+    mask, flags = unpack("<II", blob, at + 24)
+    return f"{high >> 16}.{high & 0xFFFF}.{low >> 16}", bool(mask & flags & 1)  # VS_FF_DEBUG
+
+
+def pe_qtcore_name(imports: list[str]) -> tuple[str, bool] | None:
+    """(DLL name, debug) of the QtCore the PE file imports: Qt6Core.dll, Qt6Cored.dll (debug)."""
+    for name in imports:
+        lower = name.lower()
+        major, _, rest = lower[2:].partition("core")
+        if lower.startswith("qt") and major.isdigit() and rest in (".dll", "d.dll"):
+            return name, rest == "d.dll"
+    return None
+
+
+# Mach-O -------------------------------------------------------------------------------------
+
+
+class MachO:
+    """What qtmcp reads from one Mach-O image's load commands (see read_macho)."""
+
+    def __init__(self, cpu: int, kind: int):
+        self.cpu = cpu
+        self.kind = kind  # filetype: 2 a program, 6 a dylib
+        self.dylibs: list[tuple[int, str, int]] = []  # (load command, install name, current version)
+        self.rpaths: list[str] = []
+        self.id_dylib: tuple[str, int] | None = None  # (install name, current version) of a dylib
+
+    @property
+    def arch(self) -> str:
+        return MACHO_CPUS.get(self.cpu, f"macho-cpu-{self.cpu:#x}")
+
+
+def macho_slices(data: ProgramBytes) -> list[tuple[str, int]]:
+    """(CPU name, offset) of each image: one for a thin file, each slice of a universal one."""
+    magic = data.read(0, 4)
+    if magic not in FAT_MAGICS:
+        if magic not in MACHO_MAGICS:
+            raise BadProgram("not a Mach-O file")
+        (cpu,) = unpack((">" if magic[0] == 0xFE else "<") + "I", data.read(4, 4))
+        return [(MACHO_CPUS.get(cpu, f"macho-cpu-{cpu:#x}"), 0)]
+    wide = magic == b"\xca\xfe\xba\xbf"
+    (count,) = unpack(">I", data.read(4, 4))
+    if not 0 < count <= MACHO_MAX_SLICES:
+        raise BadProgram(f"its universal header claims {count} slices")
+    size = 32 if wide else 20
+    raw = data.read(8, count * size)
+    slices = []
+    for index in range(count):
+        cpu, _sub, offset = unpack(">iiQ" if wide else ">iiI", raw, index * size)
+        slices.append((MACHO_CPUS.get(cpu & 0xFFFFFFFF, f"macho-cpu-{cpu & 0xFFFFFFFF:#x}"), offset))
+    return slices
+
+
+def read_macho(data: ProgramBytes, offset: int) -> MachO:
+    """The Mach-O image at `offset`: CPU, file type, dylibs it loads, rpaths, its own id."""
+    magic = data.read(offset, 4)
+    if magic not in MACHO_MAGICS:
+        raise BadProgram("not a Mach-O image" + (" (a slice points elsewhere)" if offset else ""))
+    order = ">" if magic[0] == 0xFE else "<"
+    wide = magic in (b"\xfe\xed\xfa\xcf", b"\xcf\xfa\xed\xfe")
+    _magic, cpu, _sub, kind, count, size, _flags = unpack(order + "IIiIIII", data.read(offset, 28))
+    if size > MACHO_MAX_COMMANDS or count > size // 8:
+        raise BadProgram(f"it claims {count} load commands in {size} bytes")
+    image = MachO(cpu, kind)
+    raw = data.read(offset + (32 if wide else 28), size)
+    at = 0
+    for _ in range(count):
+        if at + 8 > size:
+            raise BadProgram("a load command runs past the header")
+        command, length = unpack(order + "II", raw, at)
+        if length < 8 or at + length > size:
+            raise BadProgram(f"a load command has a bad size ({length})")
+        body = raw[at : at + length]
+        if command in MACHO_DYLIB_COMMANDS or command == LC_ID_DYLIB:
+            if length < 24:
+                raise BadProgram("a dylib load command is too short")
+            name_at, _time, current, _compatible = unpack(order + "IIII", body, 8)
+            name = macho_string(body, name_at)
+            if command == LC_ID_DYLIB:
+                image.id_dylib = (name, current)
+            else:
+                image.dylibs.append((command, name, current))
+        elif command == LC_RPATH:
+            if length < 12:
+                raise BadProgram("an LC_RPATH command is too short")
+            image.rpaths.append(macho_string(body, unpack(order + "I", body, 8)[0]))
+        at += length
+    return image
+
+
+def macho_string(command: bytes, offset: int) -> str:
+    """The string a load command holds at `offset` (an lc_str)."""
+    if not 12 <= offset < len(command):
+        raise BadProgram("a load command's name points outside it")
+    return command[offset:].partition(b"\0")[0].decode("utf-8", "surrogateescape")
+
+
+def macho_version(value: int) -> str:
+    """'6.8.2' from a Mach-O version number (xxxx.yy.zz in 16.8.8 bits)."""
+    return f"{value >> 16}.{(value >> 8) & 0xFF}.{value & 0xFF}"
+
+
+def macho_qtcore(image: MachO) -> tuple[str, int, bool] | None:
+    """(install name, current version, debug) of the QtCore the image loads."""
+    for _command, name, current in image.dylibs:
+        parent, _, base = name.rpartition("/")
+        if "QtCore.framework" in parent.split("/") and base in ("QtCore", "QtCore_debug"):
+            return name, current, base.endswith("_debug")
+        major, _, rest = base[5:].partition("Core")
+        if base.startswith("libQt") and major.isdigit() and rest.endswith(".dylib") and (
+                rest in (".dylib", "_debug.dylib")
+                or (rest.startswith(".") and rest[1:-6].replace(".", "").isdigit())):
+            return name, current, rest == "_debug.dylib"
+    return None
+
+
+# The loader cache (/etc/ld.so.cache) --------------------------------------------------------
+
+
+def ld_cache_paths(data: bytes, name: str) -> list[str]:
+    """The paths /etc/ld.so.cache lists for the library `name`, in its order.
+
+    Reads glibc's new format ('glibc-ld.so.cache1.1', alone or after the old
+    one) and the old one ('ld.so-1.7.0'). Anything malformed lists nothing.
+    """
+    new_magic, old_magic = b"glibc-ld.so.cache1.1", b"ld.so-1.7.0"
+    if data.startswith(new_magic):
+        base = 0
+    elif data.startswith(old_magic) and len(data) >= 16:
+        (count,) = unpack("=I", data, 12)
+        old_end = 16 + 12 * count
+        if old_end > len(data):
+            return []
+        base = (old_end + 7) & ~7
+        if data[base : base + len(new_magic)] != new_magic:
+            return ld_cache_entries(data, name, "=", 16, 12, count, old_end)
+    else:
+        return []
+    if len(data) < base + 48:
+        return []
+    order = {2: "<", 3: ">"}.get(data[base + 28], "=")
+    (count,) = unpack(order + "I", data, base + 20)
+    return ld_cache_entries(data, name, order, base + 48, 24, count, base)
+
+
+def ld_cache_entries(data: bytes, name: str, order: str, start: int, size: int, count: int,
+                     strings: int) -> list[str]:
+    """The values of the cache entries (at `start`, `size` bytes each) whose key is `name`."""
+    count = min(count, max(0, (len(data) - start) // size))
+    end = start + count * size
+    target = name.encode("utf-8", "surrogateescape") + b"\0"
+    keys = set()
+    at = data.find(target, strings)
+    while at >= 0 and len(keys) < 64:
+        keys.add(at - strings)
+        at = data.find(target, at + 1)
+    paths = []
+    for key in sorted(keys):
+        packed = key.to_bytes(4, BYTE_ORDERS[order])
+        at = data.find(packed, start + 4, end)
+        while at >= 0 and len(paths) < 64:
+            if (at - start) % size == 4:
+                (value,) = unpack(order + "I", data, at + 4)
+                if 0 <= strings + value < len(data):
+                    paths.append((at, data[strings + value :].partition(b"\0")[0]))
+            at = data.find(packed, at + 1, end)
+    return [p.decode("utf-8", "surrogateescape") for _at, p in sorted(paths) if p.startswith(b"/")]
+
+
+# The application and the build it needs -------------------------------------------------------
+
+
+class AppInfo:
+    """What qtmcp read from an application, without running it (see read_app)."""
+
+    def __init__(self, app: str, fmt: str, platform: tuple[str, str], qt: str, qtcore: str | None,
+                 source: str, debug: bool, wanted: str = "", method: str = ""):
+        self.app = app  # the program read: absolute, links followed
+        self.format = fmt  # 'elf', 'pe' or 'macho'
+        self.platform = platform  # the program's OS and CPU: ('linux', 'x64')
+        self.qt = qt  # the Qt version found: '6.8.2' (or '6.8' where only that is known)
+        self.qtcore = qtcore  # the QtCore library's real file, or None where it was not found
+        self.source = source  # 'library' or 'program': where the version was read
+        self.debug = debug  # a debug Qt
+        self.wanted = wanted  # the QtCore the program asks for: 'libQt6Core.so.6', ...
+        self.method = method  # how the version was read: 'file name', 'build string', ...
+
+    def as_json(self) -> dict[str, object]:
+        return {"app": self.app, "format": self.format, "platform": platform_name(self.platform),
+                "qt": self.qt, "qtcore": self.qtcore, "from": self.source, "debug": self.debug}
+
+
+def qt_major_minor(version: str) -> tuple[int, int]:
+    """(6, 8) from '6.8.2', '6.8' or '5.15-patched'."""
+    parts = version.partition("-")[0].split(".")
+    return int(parts[0]), int(parts[1])
+
+
+def build_for_app(sums: dict[str, str], info: AppInfo, platform: tuple[str, str]) -> str | None:
+    """The Qt version of the release's build that loads into the application, or None.
+
+    Qt keeps binary compatibility within a major version, so the build is the
+    application's own minor, else the highest lower minor of its major that the
+    release has for `platform`. Never a -patched build (that one is asked for
+    with --qt).
+    """
+    major, minor = qt_major_minor(info.qt)
+    best = -1
+    for name in sums:
+        build = parse_asset_name(name)
+        if build and build[1] == platform and not build[0].endswith("-patched"):
+            build_major, build_minor = qt_major_minor(build[0])
+            if build_major == major and best < build_minor <= minor:
+                best = build_minor
+    return f"{major}.{best}" if best >= 0 else None
+
+
+def build_reason(sums: dict[str, str], info: AppInfo, platform: tuple[str, str], build: str | None) -> str:
+    """Why `build` (from build_for_app) is the one: 'no 6.7 build; the 6.5 build loads into Qt 6.7'."""
+    major, minor = qt_major_minor(info.qt)
+    if build == f"{major}.{minor}":
+        return f"the release has a Qt {build} build"
+    if build:
+        return f"no {major}.{minor} build; the {build} build loads into Qt {major}.{minor}"
+    offered = sorted({b[0] for b in (parse_asset_name(n) for n in sums) if b and b[1] == platform},
+                     key=lambda q: (qt_major_minor(q), q))
+    offers = f"Qt {', '.join(offered)}" if offered else "nothing"
+    return (f"no Qt {major} build at or below {major}.{minor} for {platform_name(platform)} "
+            f"(it offers {offers} there; a probe built for a higher minor does not load into Qt {major}.{minor})")
+
+
+def app_mismatch(qt: str, info: AppInfo) -> str:
+    """Why the build for --qt `qt` cannot load into the application, or '' if it can."""
+    major, minor = qt_major_minor(qt)
+    app_major, app_minor = qt_major_minor(info.qt)
+    if major != app_major:
+        return f"the Qt {qt} build cannot load into Qt {app_major}"
+    if minor > app_minor:
+        return f"the Qt {qt} build cannot load into the older Qt {app_major}.{app_minor}"
+    return ""
+
+
 # Archive member names (pure) #################################################
 
 
@@ -643,7 +1365,7 @@ OPTIONS = {
     "--launcher": Option("launcher", True, env="QTMCP_LAUNCHER"),
     "--timeout": Option("timeout", True, env="QTMCP_TIMEOUT"),
     "--quiet": Option("quiet", False, env="QTMCP_QUIET"),
-    "--json": Option("json", False, ("list", "cache")),
+    "--json": Option("json", False, ("list", "cache", "detect")),
     "--all": Option("all", False, ("cache",)),
     "--dry-run": Option("dry_run", False, ("cache",)),
     "--sums": Option("sums", True, ("install",)),
@@ -660,7 +1382,10 @@ usage: qtmcp [COMMAND] [OPTIONS] [--] [LAUNCHER_ARGS...]
 Fetch, verify and start the native QtMcp launcher (an MCP stdio server that
 drives Qt applications). In an MCP client's configuration:
 
-    pipx run qtmcp --qt 6.8 -- /path/to/app [APP_ARGS...]
+    pipx run qtmcp -- /path/to/app [APP_ARGS...]
+
+The build is chosen by the application's own Qt version and CPU, read from
+its files without running it (or give --qt).
 
 qtmcp reads its options up to the first argument that is not an option; that
 argument picks a command if it is one, otherwise it and everything after it go
@@ -669,7 +1394,8 @@ to the launcher unchanged. '--' ends qtmcp's options.
 commands:
   run [--] ARGS...        install the build if needed, start the launcher with ARGS
                           (the default command; exit status is the launcher's)
-  fetch                   install the build if needed, print the launcher's path
+  fetch [--] [APP]        install the build if needed, print the launcher's path
+  detect [--json] APP     read APP's Qt version, CPU and QtCore; say which build it needs
   list [--json]           the builds the release has, which fits, which are cached
   mirror DEST             copy the release (all builds, or --qt/--platform ones)
                           with its SHA256SUMS into DEST/<tag>/, verified
@@ -680,7 +1406,8 @@ commands:
   verify [--repair]       re-hash installed files against their manifests
 
 options (flags win over the environment):
-  --qt VERSION        QTMCP_QT         Qt version of the app: 6.8, 6.8.2, 5.15-patched
+  --qt VERSION        QTMCP_QT         Qt version of the app: 6.8, 6.8.2, 5.15-patched, or
+                                       auto (the default: read it from the app)
   --release TAG       QTMCP_RELEASE    release to use (default: v + qtmcp's version)
   --mirror BASE       QTMCP_MIRROR     http(s) URL, file:// URL or directory used
                                        instead of the default (repeat, or separate
@@ -772,8 +1499,8 @@ def split_command_line(argv: list[str]) -> tuple[str, dict[str, list[str]], list
             command = arg
         elif not command and arg in OLD_COMMANDS:
             raise UsageError(f"'qtmcp {arg}' was qtmcp 0.2's; {OLD_COMMANDS[arg]}")
-        elif (command or "run") == "run":
-            return "run", given, positionals, argv[index - 1 :]
+        elif (command or "run") in APP_COMMANDS:
+            return command or "run", given, positionals, argv[index - 1 :]
         else:
             positionals.append(arg)
     return command or "run", given, positionals, []
@@ -938,6 +1665,461 @@ def default_cache_root(environ: dict[str, str]) -> str:
         return os.path.join(home, "Library", "Caches", "qtmcp")
     xdg = env_value(environ, "XDG_CACHE_HOME")
     return os.path.join(xdg if os.path.isabs(xdg) else os.path.join(home, ".cache"), "qtmcp")
+
+
+# Applications: the program, its QtCore and its Qt version ####################
+#
+# Where the system's loader would find an application's QtCore (ld.so, the
+# Windows loader, dyld), read from headers and a few file lookups; nothing is
+# run. The parsing is in "Reading programs" above.
+
+
+def find_app(args: list[str]) -> str | None:
+    """The first argument naming an existing ELF, PE or Mach-O file or a macOS .app folder, absolute."""
+    for arg in args:
+        spellings = [arg] if arg and "\0" not in arg else []
+        if spellings and sys.platform == "win32" and not arg.lower().endswith(".exe"):
+            spellings.append(arg + ".exe")  # as Windows starts 'editor' for editor.exe
+        for path in spellings:
+            if is_app_path(path):
+                return os.path.abspath(path)
+    return None
+
+
+def is_app_path(path: str) -> bool:
+    """True for a regular file that starts like a program, or a .app folder."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return False
+    if stat.S_ISDIR(mode):
+        return is_app_bundle(path)
+    if not stat.S_ISREG(mode):
+        return False
+    try:
+        with open_regular(path) as source:
+            return program_format(source.read(4)) is not None
+    except (OSError, ValueError):
+        return False
+
+
+def is_app_bundle(path: str) -> bool:
+    return path.rstrip("/\\").lower().endswith(".app") and os.path.isdir(os.path.join(path, "Contents"))
+
+
+def bundle_program(bundle: str) -> str:
+    """The program of a macOS .app: Contents/MacOS/<CFBundleExecutable of Contents/Info.plist>."""
+    contents = os.path.join(bundle, "Contents")
+    name = None
+    try:
+        with open_regular(os.path.join(contents, "Info.plist")) as source:
+            raw = source.read(PLIST_MAX + 1)
+    except FileNotFoundError:
+        raw = None
+    if raw is not None:
+        import plistlib
+
+        if len(raw) > PLIST_MAX:
+            raise BadProgram("its Contents/Info.plist is over 1 MiB")
+        try:
+            info = plistlib.loads(raw)
+        except Exception:  # plistlib raises many kinds for a damaged file: all mean the same here
+            raise BadProgram("its Contents/Info.plist is not a property list") from None
+        name = info.get("CFBundleExecutable") if isinstance(info, dict) else None
+        if name is not None and (not isinstance(name, str) or name in ("", ".", "..") or "/" in name
+                                 or "\\" in name or "\0" in name):
+            raise BadProgram("its CFBundleExecutable is not a file name")
+    if name is None:
+        name = os.path.basename(bundle.rstrip("/\\"))[:-4]
+    program = os.path.join(contents, "MacOS", name)
+    if not os.path.isfile(program):
+        raise BadProgram(f"it has no program Contents/MacOS/{printable(name)}")
+    return program
+
+
+def read_app(path: str, environ: Mapping[str, str], arch: str | None = None, root: str = os.sep) -> AppInfo:
+    """What the application at `path` needs: its format, CPU, QtCore and Qt version.
+
+    `path` is a program or a .app folder. Reads headers only, and at most a
+    few MiB of any file. `arch` picks the slice of a universal Mach-O
+    (default: this machine's CPU, else the first slice). `root` is where the
+    loader cache and the default library folders are (tests give another).
+    Raises UsageError (status 2): "cannot read the Qt version of APP: ...; give --qt".
+    """
+    try:
+        return app_info(os.path.abspath(path), environ, arch, root)
+    except BadProgram as bad:
+        reason = str(bad)
+    except NotRegularFile:
+        reason = "it is a folder, fifo, device or socket, not a program"
+    except (OSError, ValueError) as error:
+        reason = describe_error(error)
+    raise UsageError(f"cannot read the Qt version of {printable(path)}: {reason}; give --qt")
+
+
+def app_info(path: str, environ: Mapping[str, str], arch: str | None, root: str) -> AppInfo:
+    if os.path.isdir(path):
+        if not is_app_bundle(path):
+            raise BadProgram("it is a folder, not a program or a macOS .app")
+        path = bundle_program(path)
+    program = os.path.realpath(path)
+    source, data = open_program(program)
+    try:
+        head = data.clipped(0, 4)
+        fmt = program_format(head)
+        if fmt == "elf":
+            return elf_app(program, data, environ, root)
+        if fmt == "pe":
+            return pe_app(program, data, environ)
+        if fmt == "macho":
+            return macho_app(program, data, environ, arch or this_cpu())
+    finally:
+        source.close()
+    if head[:2] == b"#!":
+        raise BadProgram("it is a script, not a program: name the program it starts")
+    raise BadProgram("it is not an ELF, PE or Mach-O program")
+
+
+def open_program(path: str) -> tuple[BinaryIO, ProgramBytes]:
+    """The open file and bounded reads of it (NotRegularFile for a fifo, device, folder)."""
+    source = open_regular(path)
+    return source, ProgramBytes(source, os.fstat(source.fileno()).st_size)
+
+
+def this_cpu() -> str | None:
+    try:
+        return machine_platform()[1]
+    except QtmcpError:
+        return None
+
+
+def this_os() -> str:
+    """This machine's OS as the builds name it ('linux', 'windows', 'macos')."""
+    if sys.platform == "win32":
+        return "windows"
+    return "macos" if sys.platform == "darwin" else sys.platform.rstrip("0123456789")
+
+
+def scan_build_string(data: ProgramBytes, offset: int, size: int) -> tuple[str, bool] | None:
+    """QtCore's build string ('Qt 6.8.2 (...)') in data[offset:offset+size], read in chunks
+    while the read budget lasts."""
+    end = min(offset + size, data.size)
+    overlap = 256
+    while offset < end:
+        length = min(BUILD_STRING_CHUNK, end - offset, data.budget - data.used)
+        if length <= 0:
+            return None
+        found = qt_build_string(data.read(offset, length))
+        if found or offset + length >= end:
+            return found
+        offset += max(1, length - overlap)
+    return None
+
+
+def rooted(root: str, path: str) -> str:
+    """A system path (like /etc/ld.so.cache) under `root`."""
+    return path if root in ("", os.sep) else os.path.join(root, path.lstrip("/"))
+
+
+def first_library(candidates: Iterable[str], fits: Callable[[str], bool]) -> str | None:
+    """The real file of the first candidate path for which `fits(path)`; at most APP_SEARCH_MAX looks."""
+    for count, path in enumerate(candidates):
+        if count >= APP_SEARCH_MAX:
+            return None
+        try:
+            if fits(path):
+                return os.path.realpath(path)
+        except (OSError, ValueError, BadProgram):
+            continue
+    return None
+
+
+def path_list(value: str, separators: str) -> list[str]:
+    """The entries of a search path; an empty entry is the current folder, as loaders read it."""
+    for separator in separators[1:]:
+        value = value.replace(separator, separators[0])
+    return value.split(separators[0])[:APP_SEARCH_MAX]
+
+
+# Linux: ld.so's search ------------------------------------------------------------------------
+
+
+def elf_app(program: str, data: ProgramBytes, environ: Mapping[str, str], root: str) -> AppInfo:
+    elf = read_elf(data)
+    platform = ("linux", elf.arch)
+    if not elf.dynamic:
+        raise BadProgram("it is a static program: it loads no libraries, so no QtCore (a static Qt?)")
+    wanted = elf_qtcore_name(elf.needed)
+    if wanted is None:
+        raise BadProgram("it does not load libQt<N>Core.so.<N> (a static Qt, an AppImage, or not a Qt program)")
+    found = find_elf_library(program, elf, wanted, environ, root)
+    if found:
+        got = elf_library_version(found)
+        if got:
+            return AppInfo(program, "elf", platform, got[0], found, "library", got[1], wanted, got[2])
+    linked = highest_qt_version(elf.version_needs.get(wanted.rpartition("/")[2], []))
+    if linked:
+        return AppInfo(program, "elf", platform, linked, found, "program", False, wanted, "linked against")
+    where = "its version cannot be read" if found else "it is not where the loader would look for it"
+    raise BadProgram(f"{printable(wanted)}: {where}, and the program does not say which Qt minor "
+                     "it was linked against")
+
+
+def find_elf_library(program: str, elf: Elf, wanted: str, environ: Mapping[str, str], root: str) -> str | None:
+    """The library ld.so would load for the needed entry `wanted`, links followed, or None."""
+    return first_library(elf_library_candidates(program, elf, wanted, environ, root),
+                         lambda path: elf_library_fits(path, elf))
+
+
+def elf_library_candidates(program: str, elf: Elf, wanted: str, environ: Mapping[str, str],
+                           root: str) -> Iterator[str]:
+    """The paths ld.so tries, in its order: DT_RPATH (without DT_RUNPATH),
+    LD_LIBRARY_PATH, DT_RUNPATH, /etc/ld.so.cache, the default folders."""
+    if "/" in wanted:  # a path: used as it is (relative to the current folder)
+        yield wanted
+        return
+    origin = os.path.dirname(program)
+    if elf.rpath is not None and elf.runpath is None:
+        for entry in path_list(elf.rpath, ":"):
+            for folder in expand_rpath(entry, origin, elf, root):
+                yield os.path.join(folder, wanted)
+    for folder in path_list(environ.get("LD_LIBRARY_PATH", ""), ":;") if environ.get("LD_LIBRARY_PATH") else []:
+        yield os.path.join(folder, wanted)
+    if elf.runpath is not None:
+        for entry in path_list(elf.runpath, ":"):
+            for folder in expand_rpath(entry, origin, elf, root):
+                yield os.path.join(folder, wanted)
+    for path in ld_cache_paths(read_ld_cache(root), wanted):
+        yield rooted(root, path)
+    for folder in elf_default_folders(elf, root):
+        yield os.path.join(folder, wanted)
+
+
+def expand_rpath(entry: str, origin: str, elf: Elf, root: str) -> list[str]:
+    """An rpath entry with $ORIGIN, $LIB and $PLATFORM (or ${...}) expanded as ld.so does."""
+    for name in ("ORIGIN", "LIB", "PLATFORM"):
+        entry = entry.replace("${%s}" % name, "$" + name)
+    entry = entry.replace("$ORIGIN", origin).replace("$PLATFORM", ELF_PLATFORMS.get(elf.machine, ""))
+    if "$LIB" not in entry:
+        return [entry]
+    return [entry.replace("$LIB", lib) for lib in elf_lib_names(elf, root)]
+
+
+def elf_lib_names(elf: Elf, root: str) -> list[str]:
+    """What $LIB may stand for (distributions build ld.so with one of these)."""
+    triplet = ELF_TRIPLETS.get(elf.machine)
+    names = [f"lib/{triplet}"] if triplet and os.path.isdir(rooted(root, f"/usr/lib/{triplet}")) else []
+    return names + (["lib64", "lib"] if elf.bits == 64 else ["lib"])
+
+
+def elf_default_folders(elf: Elf, root: str) -> list[str]:
+    triplet = ELF_TRIPLETS.get(elf.machine)
+    folders = [f"/lib/{triplet}", f"/usr/lib/{triplet}"] if triplet else []
+    folders += ["/lib64", "/usr/lib64"] if elf.bits == 64 else []
+    return [rooted(root, folder) for folder in folders + ["/lib", "/usr/lib"]]
+
+
+def read_ld_cache(root: str) -> bytes:
+    """The bytes of /etc/ld.so.cache (nothing where it is missing, unreadable or too big)."""
+    try:
+        with open_regular(rooted(root, "/etc/ld.so.cache")) as source:
+            data = source.read(LD_CACHE_MAX + 1)
+    except (OSError, ValueError):
+        return b""
+    return data if len(data) <= LD_CACHE_MAX else b""
+
+
+def elf_library_fits(path: str, elf: Elf) -> bool:
+    """True if `path` is an ELF file that ld.so would load for `elf` (same class and machine)."""
+    with open_regular(path) as source:
+        return elf_header_fits(source.read(20), elf)
+
+
+def elf_library_version(path: str) -> tuple[str, bool, str] | None:
+    """(version, debug, how) of an ELF QtCore: its real file name, its build
+    string, else its highest Qt_<N>.<M> version definition."""
+    named = qt_version_in_name(os.path.basename(path))
+    if named:
+        return named, False, "file name"
+    try:
+        source, data = open_program(path)
+    except OSError:
+        return None
+    try:
+        library = read_elf(data)
+        region = elf_section_named(data, library, ".rodata") or (0, data.size)
+        built = scan_build_string(data, *region)
+        if built:
+            return built[0], built[1], "build string"
+        defined = highest_qt_version(library.version_defs)
+        return (defined, False, "version definitions") if defined else None
+    except BadProgram:
+        return None
+    finally:
+        source.close()
+
+
+# Windows: the program's folder, then PATH -------------------------------------------------------
+
+
+def pe_app(program: str, data: ProgramBytes, environ: Mapping[str, str]) -> AppInfo:
+    pe = read_pe(data)
+    platform = ("windows", pe.arch)
+    imported = pe_qtcore_name(pe_imports(data, pe))
+    if imported is None:
+        raise BadProgram("it does not import Qt<N>Core.dll (a static Qt, or not a Qt program)")
+    wanted, debug = imported
+    found = find_pe_library(program, pe, wanted, environ)
+    got = pe_library_version(found) if found else None
+    if got:
+        return AppInfo(program, "pe", platform, got[0], found, "library", debug or got[1], wanted, got[2])
+    where = "its version cannot be read" if found else "it is not in the program's folder or on PATH"
+    raise BadProgram(f"{printable(wanted)}: {where} (a Windows program does not record the Qt version "
+                     "it was linked against)")
+
+
+def find_pe_library(program: str, pe: Pe, wanted: str, environ: Mapping[str, str]) -> str | None:
+    """The DLL Windows would load for `wanted`: from the program's folder, then PATH."""
+    folder = os.path.dirname(program)
+    path = environ.get("PATH") or environ.get("Path") or ""
+    candidates = [os.path.join(folder, wanted)]
+    if not os.path.exists(candidates[0]):  # Windows names are not case-sensitive
+        lower = wanted.lower()
+        candidates += [os.path.join(folder, n) for n in list_dir(folder) if n.lower() == lower][:1]
+    candidates += [os.path.join(entry.strip('"'), wanted) for entry in path_list(path, os.pathsep) if entry]
+    return first_library(candidates, lambda candidate: pe_library_fits(candidate, pe))
+
+
+def pe_library_fits(path: str, pe: Pe) -> bool:
+    source, data = open_program(path)
+    try:
+        return read_pe(data).machine == pe.machine
+    finally:
+        source.close()
+
+
+def pe_library_version(path: str) -> tuple[str, bool, str] | None:
+    """(version, debug, how) of a QtCore DLL: its VERSIONINFO, else its build string."""
+    try:
+        source, data = open_program(path)
+    except OSError:
+        return None
+    try:
+        library = read_pe(data)
+        version = pe_file_version(data, library)
+        if version:
+            return version[0], version[1], "VERSIONINFO"
+        region = next(((s[3], s[4]) for s in library.sections if s[0] == b".rdata"), (0, data.size))
+        built = scan_build_string(data, *region)
+        return (built[0], built[1], "build string") if built else None
+    except BadProgram:
+        return None
+    finally:
+        source.close()
+
+
+# macOS: @rpath, @executable_path, @loader_path, frameworks ----------------------------------------
+
+
+def macho_app(program: str, data: ProgramBytes, environ: Mapping[str, str], arch: str | None) -> AppInfo:
+    slices = macho_slices(data)
+    cpu, offset = next((s for s in slices if s[0] == arch), slices[0])
+    image = read_macho(data, offset)
+    platform = ("macos", image.arch)
+    loaded = macho_qtcore(image)
+    if loaded is None:
+        raise BadProgram("it does not load QtCore.framework or libQt<N>Core.dylib "
+                         "(a static Qt, or not a Qt program)")
+    wanted, linked, debug = loaded
+    found = find_macho_library(program, image, wanted, environ)
+    got = macho_library_version(found, image.arch) if found else None
+    if got:
+        return AppInfo(program, "macho", platform, got[0], found, "library", debug, wanted, got[1])
+    if linked:
+        return AppInfo(program, "macho", platform, macho_version(linked), found, "program", debug, wanted,
+                       "linked against")
+    where = "its version cannot be read" if found else "it is not where dyld would look for it"
+    raise BadProgram(f"{printable(wanted)}: {where}, and the program does not record the version "
+                     "it was linked against")
+
+
+def find_macho_library(program: str, image: MachO, wanted: str, environ: Mapping[str, str]) -> str | None:
+    """The library dyld would load for the install name `wanted`, links followed, or None."""
+    return first_library(macho_library_candidates(program, image, wanted, environ),
+                         lambda path: macho_library_fits(path, image.arch))
+
+
+def macho_library_candidates(program: str, image: MachO, wanted: str,
+                             environ: Mapping[str, str]) -> Iterator[str]:
+    """The paths dyld tries: DYLD_FRAMEWORK_PATH and DYLD_LIBRARY_PATH, the
+    install name (@rpath through each LC_RPATH, @executable_path, @loader_path),
+    then the fallback folders."""
+    folder = os.path.dirname(program)
+    leaf = wanted.rpartition("/")[2]
+    at = wanted.find("QtCore.framework/")
+    framework = wanted[at:] if at == 0 or (at > 0 and wanted[at - 1] == "/") else ""
+    if framework:
+        for entry in path_list(environ.get("DYLD_FRAMEWORK_PATH", ""), ":"):
+            if entry:
+                yield os.path.join(entry, framework)
+    for entry in path_list(environ.get("DYLD_LIBRARY_PATH", ""), ":"):
+        if entry:
+            yield os.path.join(entry, leaf)
+
+    def expanded(path: str) -> str:
+        for token in ("@executable_path/", "@loader_path/"):  # the program loads QtCore itself
+            if path.startswith(token):
+                return os.path.join(folder, path[len(token):])
+        return path
+
+    if wanted.startswith("@rpath/"):
+        for rpath in image.rpaths[:APP_SEARCH_MAX]:
+            yield os.path.join(expanded(rpath.rstrip("/") + "/"), wanted[len("@rpath/"):])
+    elif not wanted.startswith("@"):
+        yield wanted
+    else:
+        yield expanded(wanted)
+    home = environ.get("HOME", "")
+    if framework:
+        fallback = environ.get("DYLD_FALLBACK_FRAMEWORK_PATH") or ":".join(
+            ([home + "/Library/Frameworks"] if home else []) + ["/Library/Frameworks", "/System/Library/Frameworks"])
+        for entry in path_list(fallback, ":"):
+            if entry:
+                yield os.path.join(entry, framework)
+    fallback = environ.get("DYLD_FALLBACK_LIBRARY_PATH") or "/usr/local/lib:/usr/lib"
+    for entry in path_list(fallback, ":"):
+        if entry:
+            yield os.path.join(entry, leaf)
+
+
+def macho_library_fits(path: str, arch: str) -> bool:
+    """True if `path` is a Mach-O file with an image for the `arch` CPU."""
+    source, data = open_program(path)
+    try:
+        return program_format(data.clipped(0, 4)) == "macho" and any(s[0] == arch for s in macho_slices(data))
+    finally:
+        source.close()
+
+
+def macho_library_version(path: str, arch: str) -> tuple[str, str] | None:
+    """(version, how) of a QtCore dylib: its file name, else its LC_ID_DYLIB's current version."""
+    named = qt_version_in_name(os.path.basename(path))
+    if named:
+        return named, "file name"
+    try:
+        source, data = open_program(path)
+    except OSError:
+        return None
+    try:
+        offset = next(s[1] for s in macho_slices(data) if s[0] == arch)
+        own = read_macho(data, offset).id_dylib
+        return (macho_version(own[1]), "LC_ID_DYLIB") if own and own[1] else None
+    except (BadProgram, StopIteration):
+        return None
+    finally:
+        source.close()
 
 
 # Messages ####################################################################
@@ -2988,22 +4170,6 @@ def chosen_platform(settings: Settings, for_run: bool) -> tuple[str, str]:
     return platform
 
 
-def chosen_qt(settings: Settings, reporter: Reporter) -> str:
-    """The --qt version; without one, UsageError naming what the release offers."""
-    if settings.qt:
-        return normalize_qt(settings.qt[-1])
-    tag = release_tag(settings)
-    sums = cached_index(cache_root(settings, os.environ), tag)
-    if sums is None:
-        try:
-            quiet = Reporter(quiet=True, log_path=reporter.log_path)
-            sums = read_index(make_fetcher(settings, quiet), tag).sums
-        except QtmcpError:
-            sums = None
-    offered = f" (release {tag} offers Qt {', '.join(offered_versions(sums))})" if sums else ""
-    raise UsageError(f"which Qt version does the application use? give --qt VERSION or QTMCP_QT{offered}")
-
-
 def no_arguments(settings: Settings, count: int = 0, what: str = "") -> list[str]:
     """The command's own arguments, checked to be exactly `count` of them."""
     if len(settings.positionals) != count:
@@ -3041,9 +4207,203 @@ def launcher_for(settings: Settings, reporter: Reporter, for_run: bool) -> str:
         if not os.path.isfile(path):
             raise LocalError(f"no launcher at {path} (from --launcher or QTMCP_LAUNCHER): check the path")
         return path
-    platform = chosen_platform(settings, for_run)
-    qt = chosen_qt(settings, reporter)
+    qt, platform = chosen_build(settings, reporter, for_run)
     return ensure_build(settings, reporter, qt, platform)
+
+
+def wants_auto(settings: Settings) -> bool:
+    """True when the Qt version is to be read from the application (no --qt, or --qt auto)."""
+    return not settings.qt or settings.qt[-1].strip().lower() == "auto"
+
+
+def chosen_build(settings: Settings, reporter: Reporter, for_run: bool) -> tuple[str, tuple[str, str]]:
+    """The build's (Qt version, platform): from --qt, else read from the application.
+
+    An application among the launcher arguments is read either way: its CPU
+    picks the build's (unless --platform is given); with --qt, a build that
+    cannot load into it is a warning.
+    """
+    platform = chosen_platform(settings, for_run) if settings.platform else None
+    auto = wants_auto(settings)
+    qt = "" if auto else normalize_qt(settings.qt[-1])
+    app = find_app(settings.launcher_args)
+    info = None
+    if app is not None:
+        try:
+            info = read_app(app, os.environ, platform[1] if platform else None)
+        except UsageError as error:
+            if auto:
+                raise UsageError(f"{error}{offered_note(settings, reporter)}") from None
+    elif auto:
+        raise no_app_error(settings, reporter)
+    if info is None:
+        return qt, platform or chosen_platform(settings, for_run)
+    here = this_os()
+    if for_run and info.platform[0] != here:
+        message = (f"{printable(info.app)} is a program for {platform_name(info.platform)}: 'run' starts "
+                   f"programs of this machine's OS ({here}); use 'qtmcp fetch' or 'qtmcp detect' for it")
+        if auto:
+            raise UsageError(message)
+        reporter.note("warning: " + message)
+    if platform is None:
+        platform = machine_platform() if for_run and info.platform[0] != here else info.platform
+        check_libc(platform)
+    if auto:
+        sums = app_index(settings, reporter)
+        build = build_for_app(sums, info, platform)
+        if build is None:
+            raise NoBuildError(
+                f"release {release_tag(settings)} has no build for {printable(info.app)}, which uses Qt "
+                f"{info.qt}: {build_reason(sums, info, platform, None)}; give --qt to choose one, or another --release"
+            )
+        reporter.note(app_note(info, f"using the Qt {build} build"))
+        qt = build
+    else:
+        mismatch = app_mismatch(qt, info)
+        if mismatch:
+            reporter.note("warning: " + app_note(info, f"{mismatch}; leave out --qt to choose by the application"))
+    if info.debug:
+        reporter.note(f"warning: {printable(info.app)} uses a debug Qt ({printable(info.qtcore or info.wanted)}): "
+                      "the release's builds are release builds and may not load into it")
+    return qt, platform
+
+
+def app_note(info: AppInfo, what: str) -> str:
+    """'/opt/app/bin/editor uses Qt 6.7.2 (linux-x64, /opt/app/lib/libQt6Core.so.6.7.2): `what`'."""
+    if info.source == "library":
+        where = f"{platform_name(info.platform)}, {info.qtcore}"
+        return f"{printable(info.app)} uses Qt {info.qt} ({printable(where)}): {what}"
+    missing = (f"{info.qtcore}'s version cannot be read" if info.qtcore
+               else f"{info.wanted} is not where the loader would look for it")
+    return (f"{printable(info.app)} was linked against Qt {info.qt} ({platform_name(info.platform)}; "
+            f"{printable(missing)}, so that version is used): {what}")
+
+
+def no_app_error(settings: Settings, reporter: Reporter) -> UsageError:
+    """Status 2 for auto with no application: why, the versions offered, and to give --qt."""
+    args = settings.launcher_args
+    why = "no application among the launcher arguments to read the Qt version from"
+    if not args:
+        why = "no application to read the Qt version from (give its path after '--')"
+    script = next((a for a in args if a and "\0" not in a and os.path.isfile(a)), None)
+    if script:
+        why = (f"{printable(script)} is not an ELF, PE or Mach-O program (a script?): "
+               "no application to read the Qt version from")
+    return UsageError(f"{why}; give --qt VERSION or QTMCP_QT{offered_note(settings, reporter)}")
+
+
+def offered_note(settings: Settings, reporter: Reporter) -> str:
+    """' (release vTEST offers Qt 5.15-patched, 6.5, 6.8)' from the index at hand, else ''."""
+    try:
+        tag = release_tag(settings)
+        sums = cached_index(cache_root(settings, os.environ), tag)
+        if sums is None:
+            quiet = Reporter(quiet=True, log_path=reporter.log_path)
+            sums = read_index(make_fetcher(settings, quiet), tag).sums
+    except QtmcpError:
+        return ""
+    return f" (release {tag} offers Qt {', '.join(offered_versions(sums))})" if sums else ""
+
+
+def app_index(settings: Settings, reporter: Reporter) -> dict[str, str]:
+    """The release's index for choosing a build: the cache's verified SHA256SUMS
+    (no connection), else the sources', else the builds the cache holds."""
+    root, tag = cache_root(settings, os.environ), release_tag(settings)
+    sums = None if settings.refresh else cached_index(root, tag)
+    if sums is not None:
+        return sums
+    try:
+        quiet = Reporter(quiet=True, log_path=reporter.log_path)  # the install reads it again, and says so
+        return read_index(make_fetcher(settings, quiet), tag).sums
+    except SourceError:
+        installed = installed_index(root, tag)
+        if not installed:
+            raise
+        reporter.note(f"no source answered: choosing among the builds of {tag} in the cache")
+        return installed
+
+
+def installed_index(root: str, tag: str) -> dict[str, str]:
+    """{asset name: ''} of the builds the cache has an install of (for choosing only)."""
+    found = {}
+    for entry in list_dir(os.path.join(root, tag)):
+        if not (entry.startswith("qt") and entry.endswith(".current")):
+            continue
+        words = entry[2 : -len(".current")].rsplit("-", 2)
+        try:
+            if len(words) == 3 and normalize_qt(words[0]) == words[0]:
+                found[asset_names(words[0], parse_platform(f"{words[1]}-{words[2]}"))[0]] = ""
+        except UsageError:
+            continue
+    return found
+
+
+def detect_index(settings: Settings, reporter: Reporter) -> tuple[str, dict[str, str]]:
+    """(tag, index) as fetch gets it: the cache, else the sources (then kept in the cache)."""
+    root, tag = cache_root(settings, os.environ), release_tag(settings)
+    sums = None if settings.refresh else cached_index(root, tag)
+    if sums is None:
+        index = read_index(make_fetcher(settings, reporter), tag)
+        try:
+            save_index(root, tag, index, reporter)
+        except QtmcpError as error:
+            reporter.note(f"the index is not kept in the cache: {error}")
+        sums = index.sums
+    return tag, sums
+
+
+HOW_READ = {
+    "file name": "from the library's file name",
+    "build string": "from the library's build string",
+    "VERSIONINFO": "from the library's VERSIONINFO",
+    "LC_ID_DYLIB": "from the library's LC_ID_DYLIB",
+    "version definitions": "from the library's version definitions (Qt_<N>.<M>)",
+    "linked against": "the version the program was linked against",
+}
+
+
+def command_detect(settings: Settings, reporter: Reporter) -> int:
+    """Read APP's Qt version, CPU and QtCore; say which build of the release it needs."""
+    no_arguments(settings)
+    if len(settings.launcher_args) != 1:
+        if not settings.launcher_args:
+            raise UsageError("'detect' needs APP: qtmcp detect [OPTIONS] [--] APP")
+        raise UsageError(f"'detect' takes one APP, not {' '.join(settings.launcher_args[1:])!r} after it")
+    given = parse_platform(settings.platform[-1]) if settings.platform else None
+    info = read_app(settings.launcher_args[0], os.environ, given[1] if given else None)
+    platform = given or info.platform
+    build = asset = None
+    tag = ""
+    try:
+        tag, sums = detect_index(settings, reporter)
+    except QtmcpError as error:
+        why = f"no index of the release at hand ({error})"
+    else:
+        build = build_for_app(sums, info, platform)
+        asset = choose_asset(sums, build, platform, tag) if build else None
+        why = f"release {tag}: {build_reason(sums, info, platform, build)}"
+    if settings.json:
+        import json
+
+        fields = dict(info.as_json(), platform=platform_name(platform), build=build, asset=asset)
+        print(json.dumps(fields, indent=2))
+        if build is None:
+            reporter.note(f"build is null: {why}")
+        return 0
+    how = HOW_READ.get(info.method, info.method)
+    if info.source == "program":
+        how += f"; {info.qtcore + ' gives no version' if info.qtcore else info.wanted + ' was not found'}"
+    print(f"program   {printable(info.app)}")
+    print(f"format    {FORMAT_NAMES[info.format]}, {platform_name(info.platform)}")
+    print(f"QtCore    {printable(info.qtcore or '(not found: ' + info.wanted + ')')}")
+    print(f"Qt        {info.qt}{', a debug build' if info.debug else ''} ({printable(how)})")
+    if build:
+        print(f"build     Qt {build} for {platform_name(platform)}: {asset} ({why})")
+    elif tag:
+        print(f"build     none ({why})")
+    else:
+        print(f"build     unknown: {why}")
+    return 0
 
 
 def command_list(settings: Settings, reporter: Reporter) -> int:
@@ -3466,6 +4826,7 @@ COMMAND_FUNCTIONS = {
     "install": command_install,
     "cache": command_cache,
     "verify": command_verify,
+    "detect": command_detect,
 }
 
 

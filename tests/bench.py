@@ -3,12 +3,19 @@
     python tests/bench.py            # both measurements
     python tests/bench.py cached     # the cached start only
     python tests/bench.py first      # the first start with a 100 MB archive only
+    python tests/bench.py auto       # a cached start with --qt auto against one with --qt
 
 Cached start: `qtmcp ... -- ARGS` whose launcher exits at once (a copy of
 /bin/true), against running that launcher directly; installed form (the module
 imported from cached bytecode, as a console script does) and vendored form
 (`python qtmcp.py`, compiled at every start), both with `python -S` so that
 site-packages' start-up hooks do not hide qtmcp's own cost.
+
+Auto: the cached start (installed form) reading the Qt version from the
+application (no --qt) against the same start with --qt, interleaved runs
+(the machine's noise hits every variant alike), medians; and read_app() alone,
+in-process, for an application with a private QtCore and one with the
+system's (through /etc/ld.so.cache).
 
 First start: `qtmcp fetch` of a 100 MB archive from a local HTTP server,
 against `curl -o` + `sha256sum` + `tar xzf` on the same file; with the peak
@@ -110,6 +117,67 @@ def bench_cached(work: Path, runs: int = 40) -> None:
         print(f"  {form}: qtmcp adds {value - direct:.1f} ms to the launcher's own start")
 
 
+def bench_auto(work: Path, rounds: int = 150) -> None:
+    import binaries
+
+    true = shutil.which("true") or "/bin/true"
+    members = [Entry("qtmcp-launcher", Path(true).read_bytes(), 0o755)]
+    release = build_release(work / "mirror", TAG, [_spec("6.2", members), _spec("6.5", members)])
+    cache = work / "cache"
+    env = clean_env(cache_dir=cache)
+    env["QTMCP_RELEASE"] = TAG
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    private, _ = binaries.host_qt_app(work / "private", "6.7.2")  # RUNPATH $ORIGIN/../lib, Qt 6.7.2
+    system = binaries.write(work / "system" / "editor", binaries.elf(needed=["libQt6Core.so.6", "libc.so.6"]))
+    installed = [sys.executable, "-S", "-c",
+                 f"import sys; sys.path.insert(0, {str(REPO)!r}); import qtmcp; sys.exit(qtmcp.main())"]
+    with serve(release.root) as server:
+        for app in (private, system):
+            subprocess.run(installed + ["--mirror", server.url, "fetch", str(app)], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(installed + ["--mirror", server.url, "--qt", "6.5", "fetch"], env=env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    variants = {
+        "--qt 6.5 -- an-argument (no application)": ["--qt", "6.5", "--", "an-argument"],
+        "--qt 6.5 -- APP (read for warnings)": ["--qt", "6.5", "--", str(private)],
+        "-- APP (auto, private QtCore via $ORIGIN)": ["--", str(private)],
+    }
+    if sys.platform.startswith("linux"):
+        variants["-- SYSAPP (auto, system QtCore via ld.so.cache)"] = ["--", str(system)]
+    quiet_env = dict(env, QTMCP_QUIET="1")
+    for args in variants.values():
+        spawned_ms(installed + args, quiet_env)  # warm-up, and proof that each variant starts
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for round_ in range(rounds):
+        names = list(variants)
+        names = names[round_ % len(names):] + names[: round_ % len(names)]  # rotate the order
+        for name in names:
+            times[name].append(spawned_ms(installed + variants[name], quiet_env))
+    print(f"cached start with auto, installed form, median of {rounds} interleaved runs "
+          f"({HOST_PLATFORM}, Python {sys.version.split()[0]}):")
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    for name, value in medians.items():
+        print(f"  {value:7.2f} ms  {name}")
+    names = list(medians)
+    print(f"  auto adds {medians[names[2]] - medians[names[0]]:.2f} ms over --qt without an application, "
+          f"{medians[names[2]] - medians[names[1]]:.2f} ms over --qt with it")
+    sys.path.insert(0, str(REPO))
+    import qtmcp
+
+    for label, app in (("private QtCore", private), ("system QtCore", system)):
+        try:
+            qtmcp.read_app(str(app), os.environ)
+        except qtmcp.UsageError as error:
+            print(f"  read_app ({label}): {error}")
+            continue
+        samples = []
+        for _ in range(300):
+            start = time.perf_counter()
+            qtmcp.read_app(str(app), os.environ)
+            samples.append((time.perf_counter() - start) * 1000)
+        print(f"  {statistics.median(samples):7.3f} ms  read_app() in-process, {label} (median of 300)")
+
+
 def bench_first(work: Path, runs: int = 3) -> None:
     size = 100 * 1024 * 1024
     members = [Entry("qtmcp-launcher", b"#!/bin/sh\nexit 0\n", 0o755),
@@ -154,6 +222,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="qtmcp-bench-") as tmp:
         if which in ("all", "cached"):
             bench_cached(Path(tmp) / "cached")
+        if which in ("all", "auto"):
+            bench_auto(Path(tmp) / "auto")
         if which in ("all", "first"):
             bench_first(Path(tmp) / "first")
     return 0
