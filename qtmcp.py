@@ -2859,7 +2859,7 @@ def dry_start(command: str, args: list[str], env: dict[str, str], reporter: Repo
     with tempfile.TemporaryDirectory(prefix="qtmcp-dry-start-") as elsewhere:
         try:
             done = subprocess.run([command] + args, env=child_env, cwd=elsewhere, stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
+                                  capture_output=True, timeout=300, check=False)
         except OSError as error:
             raise EntryFailed(f"the entry's command {command} cannot be started ({describe_error(error)}): "
                               "nothing was written", LocalError.status) from None
@@ -3023,7 +3023,7 @@ def claude_code_add(claude: str, name: str, entry: dict, scope: str, force: bool
     def run(command: list[str]) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
         try:
             return subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, timeout=120)
+                                  stderr=subprocess.STDOUT, timeout=120, check=False)
         except (OSError, subprocess.TimeoutExpired) as error:
             raise LocalError(f"cannot run {claude}: {describe_error(error)}") from None
 
@@ -4005,7 +4005,7 @@ def check_clients(environ: dict[str, str], cwd: str) -> list[Check]:
                                     "fix the file: it must be JSON"))
             continue
         for where, name, entry in config_entries(data):
-            if starts_qtmcp(entry):
+            if isinstance(entry, dict) and starts_qtmcp(entry):
                 checks.append(check_client_entry(f"{title} {path}{where}", name, entry, environ, os_name))
     if not checks:
         checks.append(Check("client", "ok", f"no client configuration starts qtmcp ({looked} of the files "
@@ -4031,7 +4031,7 @@ def check_client_entry(label: str, name: str, entry: dict, environ: dict[str, st
     label = f"{label}: entry \"{name}\""
     command = entry.get("command")
     args = [a for a in entry.get("args") or [] if isinstance(a, str)] if isinstance(entry.get("args"), list) else []
-    env = entry.get("env") if isinstance(entry.get("env"), dict) else {}
+    env: dict = entry["env"] if isinstance(entry.get("env"), dict) else {}  # type: ignore[type-arg]
     found: list[tuple[str, str, str]] = []  # (status, what, fix)
     if not isinstance(command, str) or not command:
         return Check("client", "fail", f"{label} has no command", "run qtmcp setup again", LocalError.status)
@@ -4041,8 +4041,9 @@ def check_client_entry(label: str, name: str, entry: dict, environ: dict[str, st
     elif not shutil.which(command, path=desktop_path(os_name, environ)):
         where = shutil.which(command)
         if where:
-            found.append(("warn", f"its command {command} is only on this shell's PATH ({where}): a client "
-                          "started from the desktop does not find it", "run qtmcp setup: it writes absolute paths"))
+            found.append(("warn", (f"its command {command} is only on this shell's PATH ({where}): a client "
+                                   "started from the desktop does not find it"),
+                          "run qtmcp setup: it writes absolute paths"))
         else:
             found.append(("fail", f"its command {command} is not found", "run qtmcp setup again"))
     for word in args:

@@ -22,7 +22,6 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-
 from fixtures import (
     HOST_OS,
     QTMCP,
@@ -506,7 +505,7 @@ def test_claude_code_uses_claude_mcp_add_json_where_claude_is_on_path(release, c
     assert call[:3] == ["mcp", "add-json", "editor"] and call[4:] == ["--scope", "user"]
     entry = json.loads(call[3])
     assert entry["type"] == "stdio" and entry["args"][-4:] == [str(app)] + APP_ARGS
-    assert json.load(open(str(store)))["user"]["editor"] == entry
+    assert read_json(store)["user"]["editor"] == entry
     assert list(project.iterdir()) == []  # no .mcp.json: claude keeps it
 
 
@@ -520,7 +519,7 @@ def test_claude_code_entry_that_exists_is_status_2_and_force_removes_it_first(re
     assert cp.returncode == 0, text(cp.stderr)
     # added; refused; with --force: refused, removed, added
     assert [c[1] for c in claude_calls(store)] == ["add-json"] * 3 + ["remove", "add-json"]
-    assert json.load(open(str(store)))["local"]["editor"]["args"][-4:] == [str(app)] + APP_ARGS
+    assert read_json(store)["local"]["editor"]["args"][-4:] == [str(app)] + APP_ARGS
 
 
 def test_claude_code_user_scope_without_claude_on_path_is_a_usage_error(release, env, app, project):
