@@ -2732,6 +2732,18 @@ def running_form() -> tuple[str, str]:
     return "python", os.path.abspath(__file__)
 
 
+def default_via() -> str:
+    """--via's default: how qtmcp runs now; `pipx run` and `uvx` run it from folders they
+    clear later, so an entry made by them starts it through them again."""
+    form, script = running_form()
+    where = script.replace("\\", "/").lower()
+    if form == "installed" and "/pipx/.cache/" in where:
+        return "pipx"
+    if form == "installed" and "/uv/archive-v" in where:
+        return "uvx"
+    return form
+
+
 def installed_script() -> str:
     """The installed `qtmcp` console script: the running one, beside this Python, or on PATH."""
     import shutil
@@ -2753,7 +2765,7 @@ def entry_command(settings: Settings) -> tuple[str, list[str]]:
     """The entry's command and the arguments before qtmcp's own, always absolute paths."""
     import shutil
 
-    via = settings.via or running_form()[0]
+    via = settings.via or default_via()
     if via not in VIA_FORMS:
         raise UsageError(f"bad --via {via!r}: use one of {', '.join(VIA_FORMS)}")
     if via == "installed":

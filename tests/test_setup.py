@@ -22,6 +22,7 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
+
 from fixtures import (
     HOST_OS,
     QTMCP,
@@ -621,3 +622,19 @@ def test_json_with_comments_is_recognised_and_its_strings_are_kept():
     tricky = '{"a": "// not a comment", "b": "/* nor this */", "c": "x\\"//y", "d": [1, 2,]}'
     assert json.loads(qtmcp.strip_json_comments(tricky)) == {"a": "// not a comment", "b": "/* nor this */",
                                                             "c": 'x"//y', "d": [1, 2]}
+
+
+@pytest.mark.parametrize("script,via", [
+    ("home/.local/pipx/.cache/0123abcd/bin/qtmcp", "pipx"),
+    ("home/.cache/uv/archive-v0/XyZ/bin/qtmcp", "uvx"),
+    ("venv/bin/qtmcp", "installed"),
+    ("project/tools/qtmcp.py", "python"),
+])
+def test_the_default_via_is_how_qtmcp_runs_now(tmp_path, monkeypatch, script, via):
+    """pipx run and uvx clear their run folders later: an entry made from one uses the tool again."""
+    qtmcp = import_qtmcp()
+    path = tmp_path / script
+    path.parent.mkdir(parents=True)
+    path.write_text("", encoding="utf-8")
+    monkeypatch.setattr(sys, "argv", [str(path), "setup"])
+    assert qtmcp.default_via() == via
