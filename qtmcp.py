@@ -2845,7 +2845,7 @@ def desktop_environment(environ: dict[str, str]) -> dict[str, str]:
     os_name = machine_os()
     base = {name: environ[name] for name in ("HOME", "USER") if environ.get(name)}
     if os_name == "windows":
-        for name in ("SYSTEMROOT", "SystemRoot", "USERPROFILE", "APPDATA", "LOCALAPPDATA", "TEMP", "TMP",
+        for name in ("SYSTEMROOT", "USERPROFILE", "APPDATA", "LOCALAPPDATA", "TEMP", "TMP",
                      "USERNAME", "HOMEDRIVE", "HOMEPATH", "COMSPEC", "PATHEXT"):
             if environ.get(name):
                 base[name] = environ[name]
