@@ -46,7 +46,8 @@ USER_AGENT = "qtmcp/" + __version__
 RELEASE_PINS: dict[str, str] = {
 }
 
-COMMANDS = ("run", "fetch", "list", "mirror", "install", "cache", "verify", "detect", "help")
+COMMANDS = ("run", "fetch", "list", "mirror", "install", "cache", "verify", "detect", "setup", "doctor",
+            "help")
 APP_COMMANDS = ("run", "fetch", "detect")  # the first other argument is the application: the rest follows it
 OLD_COMMANDS = {  # qtmcp 0.2's commands (an earlier server on the same PyPI name), and what replaced them
     "serve": "now qtmcp starts the native launcher itself: qtmcp -- /path/to/app "
@@ -1365,11 +1366,18 @@ OPTIONS = {
     "--launcher": Option("launcher", True, env="QTMCP_LAUNCHER"),
     "--timeout": Option("timeout", True, env="QTMCP_TIMEOUT"),
     "--quiet": Option("quiet", False, env="QTMCP_QUIET"),
-    "--json": Option("json", False, ("list", "cache", "detect")),
+    "--json": Option("json", False, ("list", "cache", "detect", "doctor")),
     "--all": Option("all", False, ("cache",)),
     "--dry-run": Option("dry_run", False, ("cache",)),
     "--sums": Option("sums", True, ("install",)),
     "--repair": Option("repair", False, ("verify",)),
+    "--name": Option("name", True, ("setup",)),
+    "--scope": Option("scope", True, ("setup",)),
+    "--config": Option("config", True, ("setup",)),
+    "--via": Option("via", True, ("setup",)),
+    "--print": Option("print_only", False, ("setup",)),
+    "--force": Option("force", False, ("setup",)),
+    "--with-secrets": Option("with_secrets", False, ("setup",)),
     "--help": Option("help", False),
     "-h": Option("help", False),
     "--version": Option("version", False),
@@ -1404,6 +1412,12 @@ commands:
   cache dir|list|clean    where the cache is; what it holds (list --json); clean:
       [--json] [--all]    other releases and dead runs' leftovers (--all: everything)
   verify [--repair]       re-hash installed files against their manifests
+  setup CLIENT APP [ARGS] make an MCP client start qtmcp for APP, proven by a dry
+                          start first; CLIENT: claude-desktop, claude-code, vscode,
+                          cursor, windsurf, json (print the entry, write nothing)
+      [--name NAME] [--scope user|project] [--config FILE] [--force]
+      [--via installed|python|pipx|uvx] [--print] [--with-secrets]
+  doctor [APP] [--json]   check what a start needs, one line each with its fix
 
 options (flags win over the environment):
   --qt VERSION        QTMCP_QT         Qt version of the app: 6.8, 6.8.2, 5.15-patched, or
@@ -1460,6 +1474,14 @@ class Settings:
         self.dry_run = False
         self.sums = ""
         self.repair = False
+        self.name = ""
+        self.scope = ""
+        self.config = ""
+        self.via = ""
+        self.print_only = False
+        self.force = False
+        self.with_secrets = False
+        self.flags: dict[str, list[str]] = {}  # the options given on the command line
         self.help = False
         self.version = False
         self.positionals: list[str] = []
@@ -1501,6 +1523,8 @@ def split_command_line(argv: list[str]) -> tuple[str, dict[str, list[str]], list
             raise UsageError(f"'qtmcp {arg}' was qtmcp 0.2's; {OLD_COMMANDS[arg]}")
         elif (command or "run") in APP_COMMANDS:
             return command or "run", given, positionals, argv[index - 1 :]
+        elif command == "setup" and positionals:  # CLIENT is read: this is APP, the rest APP_ARGS
+            return command, given, positionals, argv[index - 1 :]
         else:
             positionals.append(arg)
     return command or "run", given, positionals, []
@@ -1539,6 +1563,7 @@ def read_settings(argv: list[str], environ: dict[str, str]) -> Settings:
     command, given, positionals, launcher_args = split_command_line(argv)
     settings = Settings()
     settings.command, settings.positionals, settings.launcher_args = command, positionals, launcher_args
+    settings.flags = given
     for option in OPTIONS.values():
         values = given.get(option.dest)
         from_env = env_value(environ, option.env)
@@ -1583,6 +1608,256 @@ def default_release() -> str:
             "give one with --release TAG or QTMCP_RELEASE"
         )
     return "v" + __version__
+
+
+# MCP clients: entries, configuration files, one-line forms (pure) ############
+
+CLIENTS = ("claude-desktop", "claude-code", "vscode", "cursor", "windsurf", "json")
+CLIENT_TITLES = {"claude-desktop": "Claude Desktop", "claude-code": "Claude Code", "vscode": "VS Code",
+                 "cursor": "Cursor", "windsurf": "Windsurf", "json": "JSON"}
+CLIENT_SCOPES = {"claude-desktop": ("user",), "claude-code": ("user", "project"), "vscode": ("user", "project"),
+                 "cursor": ("user", "project"), "windsurf": ("user",), "json": ()}
+VIA_FORMS = ("installed", "python", "pipx", "uvx")
+# Variables an entry carries in its `env` when they are set now (a client starts
+# its servers with a minimal environment), besides the QTMCP_* ones.
+PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY")
+CA_VARIABLES = ("SSL_CERT_FILE", "SSL_CERT_DIR")
+CARRIED_VARIABLES = PROXY_VARIABLES + CA_VARIABLES + (
+    "NETRC", "XDG_CACHE_HOME", "DISPLAY", "WAYLAND_DISPLAY", "XDG_RUNTIME_DIR", "QT_QPA_PLATFORM")
+PATH_VARIABLES = ("SSL_CERT_FILE", "SSL_CERT_DIR", "NETRC", "XDG_CACHE_HOME", "QTMCP_CACHE_DIR",
+                  "QTMCP_LAUNCHER", "QTMCP_LOG")
+# The options of setup that the entry carries, in the order it writes them.
+CARRIED_OPTIONS = ("--qt", "--release", "--mirror", "--cache-dir", "--offline", "--platform",
+                   "--launcher", "--timeout")
+CURSOR_LINK = "cursor://anysphere.cursor-deeplink/mcp/install"
+# `--via python`: import this module from its folder (from cached bytecode) and run it.
+PYTHON_BOOT = "import sys; sys.path.insert(0, {folder!r}); import qtmcp; sys.exit(qtmcp.main())"
+
+
+def config_servers_key(client: str) -> str:
+    """The object a client's configuration file keeps its servers in."""
+    return "servers" if client == "vscode" else "mcpServers"
+
+
+def client_entry(client: str, command: str, args: list[str], env: dict[str, str]) -> dict:  # type: ignore[type-arg]
+    """One server entry in the client's own format (VS Code and Claude Code say "type")."""
+    entry: dict = {"type": "stdio"} if client in ("vscode", "claude-code") else {}  # type: ignore[type-arg]
+    entry["command"] = command
+    entry["args"] = list(args)
+    if env:
+        entry["env"] = dict(env)
+    return entry
+
+
+def home_folder(environ: dict[str, str], os_name: str) -> str:
+    """The user's home: USERPROFILE on Windows, HOME elsewhere (then the OS's idea of it)."""
+    name = "USERPROFILE" if os_name == "windows" else "HOME"
+    return env_value(environ, name) or env_value(environ, "HOME") or os.path.expanduser("~")
+
+
+def user_settings_folder(environ: dict[str, str], os_name: str) -> str:
+    """Where desktop apps keep user settings: %APPDATA%, ~/Library/Application Support, XDG."""
+    home = home_folder(environ, os_name)
+    if os_name == "windows":
+        return env_value(environ, "APPDATA") or os.path.join(home, "AppData", "Roaming")
+    if os_name == "macos":
+        return os.path.join(home, "Library", "Application Support")
+    xdg = env_value(environ, "XDG_CONFIG_HOME")
+    return xdg if os.path.isabs(xdg) else os.path.join(home, ".config")
+
+
+def client_config_path(client: str, scope: str, environ: dict[str, str], os_name: str, cwd: str) -> str:
+    """The configuration file a client reads for `scope` ('user' or 'project') on `os_name`.
+
+    Claude Desktop: <settings>/Claude/claude_desktop_config.json (Linux: unofficial builds).
+    Claude Code: .mcp.json in the project; ~/.claude.json for the user (written by `claude`).
+    VS Code: .vscode/mcp.json in the project; <settings>/Code/User/mcp.json for the user.
+    Cursor: .cursor/mcp.json in the project; ~/.cursor/mcp.json for the user.
+    Windsurf: ~/.codeium/windsurf/mcp_config.json.
+    <settings> is %APPDATA%, ~/Library/Application Support or $XDG_CONFIG_HOME (~/.config).
+    """
+    if scope == "project":
+        return os.path.join(cwd, *{"claude-code": [".mcp.json"], "vscode": [".vscode", "mcp.json"],
+                                   "cursor": [".cursor", "mcp.json"]}[client])
+    home = home_folder(environ, os_name)
+    if client == "claude-desktop":
+        return os.path.join(user_settings_folder(environ, os_name), "Claude", "claude_desktop_config.json")
+    if client == "vscode":
+        return os.path.join(user_settings_folder(environ, os_name), "Code", "User", "mcp.json")
+    if client == "cursor":
+        return os.path.join(home, ".cursor", "mcp.json")
+    if client == "windsurf":
+        return os.path.join(home, ".codeium", "windsurf", "mcp_config.json")
+    return os.path.join(home, ".claude.json")
+
+
+def desktop_path(os_name: str, environ: dict[str, str]) -> str:
+    """The PATH an app started from the desktop gets (not the shell's)."""
+    if os_name == "windows":
+        root = env_value(environ, "SystemRoot") or env_value(environ, "SYSTEMROOT") or "C:\\Windows"
+        return ";".join([root + "\\system32", root, root + "\\System32\\Wbem",
+                         root + "\\System32\\WindowsPowerShell\\v1.0\\"])
+    if os_name == "macos":
+        return "/usr/bin:/bin:/usr/sbin:/sbin"  # launchd's default
+    return "/usr/bin:/bin"
+
+
+def url_has_login(url: str) -> bool:
+    """True if a URL (or a proxy's host:port) carries a user or password before '@'."""
+    rest = url.partition("://")[2] if "://" in url else url
+    return "@" in rest.split("/", 1)[0]
+
+
+def strip_login(url: str) -> str:
+    """A URL (or host:port) without the user and password it carries."""
+    scheme, sep, rest = url.partition("://") if "://" in url else ("", "", url)
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}{sep}{authority.rpartition('@')[2]}{slash}{path}"
+
+
+def strip_json_comments(text: str) -> str:
+    """JSON text with // and /* */ comments and trailing commas taken out, strings kept.
+
+    What VS Code and other editors allow in their JSON ("JSON with comments").
+    """
+    out: list[str] = []
+    comma = -1  # index in `out` of a comma that may turn out to be trailing
+    index, end = 0, len(text)
+    while index < end:
+        char = text[index]
+        if char == '"':
+            close = index + 1
+            while close < end and text[close] != '"':
+                close += 2 if text[close] == "\\" else 1
+            out.append(text[index : close + 1])
+            index, comma = close + 1, -1
+            continue
+        if text.startswith("//", index):
+            newline = text.find("\n", index)
+            index = end if newline < 0 else newline
+            continue
+        if text.startswith("/*", index):
+            close = text.find("*/", index + 2)
+            index = end if close < 0 else close + 2
+            out.append(" ")
+            continue
+        if char in "}]" and comma >= 0:
+            out[comma] = " "
+        if char == ",":
+            comma = len(out)
+        elif not char.isspace():
+            comma = -1
+        out.append(char)
+        index += 1
+    return "".join(out)
+
+
+def json_indent(text: str) -> str | int:
+    """The indentation a JSON file uses (its first indented line), else 2."""
+    for line in text.splitlines()[1:]:
+        stripped = line.lstrip(" \t")
+        if stripped and line != stripped:
+            indent = line[: len(line) - len(stripped)]
+            return indent if "\t" in indent else len(indent)
+    return 2
+
+
+def shell_words(words: list[str], os_name: str) -> str:
+    """`words` as one command line to paste into this OS's shell."""
+    if os_name == "windows":
+        import subprocess
+
+        return subprocess.list2cmdline(words)
+    import shlex
+
+    return " ".join(shlex.quote(word) for word in words)
+
+
+def claude_add_json_words(name: str, entry: dict, scope: str) -> list[str]:  # type: ignore[type-arg]
+    """`claude mcp add-json NAME JSON [--scope S]`: Claude Code's own way to add an entry."""
+    import json
+
+    words = ["claude", "mcp", "add-json", name, json.dumps(entry, ensure_ascii=False)]
+    return words + (["--scope", scope] if scope else [])
+
+
+def vscode_add_mcp_words(name: str, entry: dict) -> list[str]:  # type: ignore[type-arg]
+    """`code --add-mcp JSON`: VS Code's command line adds a user entry."""
+    import json
+
+    return ["code", "--add-mcp", json.dumps(dict({"name": name}, **entry), ensure_ascii=False)]
+
+
+def cursor_install_link(name: str, entry: dict) -> str:  # type: ignore[type-arg]
+    """Cursor's install link: the entry's JSON, base64-encoded, in a cursor:// URL."""
+    import base64
+    import json
+    from urllib.parse import quote
+
+    config = base64.b64encode(json.dumps(entry, ensure_ascii=False).encode("utf-8")).decode("ascii")
+    return f"{CURSOR_LINK}?name={quote(name, safe='')}&config={quote(config, safe='')}"
+
+
+def starts_qtmcp(entry: object) -> bool:
+    """True if a client's server entry starts qtmcp (any form setup writes, or by hand)."""
+    if not isinstance(entry, dict):
+        return False
+    command = entry.get("command")
+    args = entry.get("args")
+    words = [command] + (args if isinstance(args, list) else [])
+    for word in words:
+        if not isinstance(word, str):
+            continue
+        base = word.replace("\\", "/").rsplit("/", 1)[-1].lower()
+        if (base in ("qtmcp", "qtmcp.exe", "qtmcp.py") or base.startswith(("qtmcp==", "qtmcp@"))
+                or "import qtmcp" in word):
+            return True
+    return False
+
+
+def entry_app(args: list[str]) -> str | None:
+    """The APP of an entry's arguments: the first after '--' (None without one)."""
+    if "--" in args:
+        rest = args[args.index("--") + 1 :]
+        return rest[0] if rest and isinstance(rest[0], str) else None
+    return None
+
+
+def one_line(text: str) -> str:
+    """`text` with control characters escaped, for a one-line report."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+
+def config_entries(data: dict) -> list[tuple[str, str, object]]:  # type: ignore[type-arg]
+    """(where, name, entry) of each server in a client's configuration: its "mcpServers" or
+    "servers", and in Claude Code's ~/.claude.json each project's "mcpServers" too."""
+    found: list[tuple[str, str, object]] = []
+    for key in ("mcpServers", "servers"):
+        servers = data.get(key)
+        if isinstance(servers, dict):
+            found += [("", str(name), entry) for name, entry in servers.items()]
+    projects = data.get("projects")
+    if isinstance(projects, dict):
+        for project, kept in projects.items():
+            servers = kept.get("mcpServers") if isinstance(kept, dict) else None
+            if isinstance(servers, dict):
+                found += [(f" (project {project})", str(name), entry) for name, entry in servers.items()]
+    return found
+
+
+def boot_folder(word: str) -> str:
+    """The folder a `--via python` entry imports qtmcp from ('' for any other argument)."""
+    import ast
+
+    head, tail = PYTHON_BOOT.split("{folder!r}")
+    if not (word.startswith(head) and word.endswith(tail)):
+        return ""
+    try:
+        folder = ast.literal_eval(word[len(head) : len(word) - len(tail)])
+    except (ValueError, SyntaxError):
+        return ""
+    return folder if isinstance(folder, str) else ""
 
 
 # This machine: platform and cache folder #####################################
@@ -4150,6 +4425,352 @@ def kill_children_on_exit() -> None:
     kernel32.AssignProcessToJobObject(wintypes.HANDLE(job), wintypes.HANDLE(kernel32.GetCurrentProcess()))
 
 
+# MCP clients: the entry, its dry start, configuration files ##################
+
+
+class EntryFailed(QtmcpError):
+    """The entry's dry start failed: the status is that failure's own."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
+class ConfigRefused(LocalError):
+    """A configuration file setup will not rewrite (not JSON, comments, not an object)."""
+
+
+def running_form() -> tuple[str, str]:
+    """How this qtmcp runs: ('installed', its console script) or ('python', this file)."""
+    script = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] not in ("", "-c") else ""
+    if os.path.basename(script).lower() in ("qtmcp", "qtmcp.exe") and os.path.isfile(script):
+        return "installed", script
+    return "python", os.path.abspath(__file__)
+
+
+def default_via() -> str:
+    """--via's default: how qtmcp runs now; `pipx run` and `uvx` run it from folders they
+    clear later, so an entry made by them starts it through them again."""
+    form, script = running_form()
+    where = script.replace("\\", "/").lower()
+    if form == "installed" and "/pipx/.cache/" in where:
+        return "pipx"
+    if form == "installed" and "/uv/archive-v" in where:
+        return "uvx"
+    return form
+
+
+def installed_script() -> str:
+    """The installed `qtmcp` console script: the running one, beside this Python, or on PATH."""
+    import shutil
+    import sysconfig
+
+    form, path = running_form()
+    if form == "installed":
+        return path
+    name = "qtmcp.exe" if os.name == "nt" else "qtmcp"
+    beside = os.path.join(sysconfig.get_path("scripts"), name)
+    found = beside if os.path.isfile(beside) else shutil.which("qtmcp")
+    if not found:
+        raise UsageError("--via installed: no installed qtmcp script found (beside this Python or on PATH); "
+                         "install qtmcp (pip install qtmcp), or use --via python")
+    return os.path.abspath(found)
+
+
+def entry_command(settings: Settings) -> tuple[str, list[str]]:
+    """The entry's command and the arguments before qtmcp's own, always absolute paths."""
+    import shutil
+
+    via = settings.via or default_via()
+    if via not in VIA_FORMS:
+        raise UsageError(f"bad --via {via!r}: use one of {', '.join(VIA_FORMS)}")
+    if via == "installed":
+        return installed_script(), []
+    if via == "python":
+        folder = os.path.dirname(os.path.abspath(__file__))
+        return os.path.abspath(sys.executable), ["-c", PYTHON_BOOT.format(folder=folder)]
+    if ".dev" in __version__ or "+" in __version__:
+        raise UsageError(f"--via {via}: qtmcp {__version__} is a development version, not on PyPI; "
+                         "use --via python (or installed)")
+    tool = shutil.which(via)
+    if not tool:
+        raise UsageError(f"--via {via}: {via} is not on PATH; install it, or use --via python")
+    spec = f"qtmcp=={__version__}"
+    return os.path.abspath(tool), (["run", "--spec", spec, "qtmcp"] if via == "pipx" else ["--from", spec, "qtmcp"])
+
+
+def entry_base(base: str, notes: list[str]) -> str:
+    """A mirror base as an entry carries it: absolute, and never with a password."""
+    if base_kind(base) == "http":
+        if url_has_login(base):
+            host = url_origin(base)[1]
+            notes.append(f"the user and password in the mirror URL {mask_url(base)} are not written: the "
+                         f"client's qtmcp reads them from ~/.netrc (or $NETRC): 'machine {host} login USER "
+                         "password PASSWORD'")
+        return strip_login(base)
+    if base.lower().startswith("file:"):
+        return base
+    return os.path.abspath(os.path.expanduser(base))
+
+
+def entry_options(settings: Settings, notes: list[str]) -> list[str]:
+    """The qtmcp options given to setup, as the entry passes them (paths made absolute)."""
+    words: list[str] = []
+    for flag in CARRIED_OPTIONS:
+        option = OPTIONS[flag]
+        values = settings.flags.get(option.dest)
+        if values is None:
+            continue
+        if not option.takes_value:
+            words.append(flag)
+            continue
+        for value in values if option.dest in REPEATABLE else values[-1:]:
+            if option.dest == "mirror":
+                value = entry_base(value, notes)
+            elif option.dest in ("cache_dir", "launcher"):
+                value = os.path.abspath(os.path.expanduser(value))
+            words += [flag, value]
+    return words
+
+
+def entry_environment(environ: dict[str, str], with_secrets: bool, notes: list[str]) -> dict[str, str]:
+    """The entry's env: the QTMCP_* variables and the proxy, certificate, netrc, cache and
+    display variables set now; secrets only with --with-secrets, mirror passwords never."""
+    env: dict[str, str] = {}
+    for name in sorted(environ):
+        value, upper = environ[name], name.upper()
+        if not value.strip() or not (upper.startswith("QTMCP_") or upper in CARRIED_VARIABLES):
+            continue
+        if upper == "QTMCP_MIRROR_TOKEN" and not with_secrets:
+            notes.append("QTMCP_MIRROR_TOKEN is not written (a secret; --with-secrets writes it): the client's "
+                         "qtmcp then reads the mirror's credentials from ~/.netrc (or $NETRC)")
+            continue
+        if upper == "QTMCP_MIRROR":
+            value = " ".join(entry_base(base, notes) for base in value.split())
+        elif upper in ("HTTPS_PROXY", "HTTP_PROXY") and url_has_login(value) and not with_secrets:
+            notes.append(f"{name} holds a user and password: written without them (--with-secrets writes them)")
+            value = strip_login(value)
+        elif upper in PATH_VARIABLES:
+            value = os.path.abspath(os.path.expanduser(value))
+        env[name] = value
+    return env
+
+
+def desktop_environment(environ: dict[str, str]) -> dict[str, str]:
+    """What a client started from the desktop passes to its servers besides the entry's env."""
+    os_name = machine_os()
+    base = {name: environ[name] for name in ("HOME", "USER") if environ.get(name)}
+    if os_name == "windows":
+        for name in ("SYSTEMROOT", "USERPROFILE", "APPDATA", "LOCALAPPDATA", "TEMP", "TMP",
+                     "USERNAME", "HOMEDRIVE", "HOMEPATH", "COMSPEC", "PATHEXT"):
+            if environ.get(name):
+                base[name] = environ[name]
+    base["PATH"] = desktop_path(os_name, environ)
+    return base
+
+
+def machine_os() -> str:
+    return "windows" if sys.platform == "win32" else "macos" if sys.platform == "darwin" else "linux"
+
+
+def dry_start(command: str, args: list[str], env: dict[str, str], reporter: Reporter) -> str:
+    """Run the entry with `fetch` as a client would start it; return the launcher it prints.
+
+    Only the entry's env and a desktop client's base environment, another
+    working folder, no stdin. Raises EntryFailed with the failure's status.
+    """
+    import subprocess
+    import tempfile
+
+    child_env = dict(desktop_environment(os.environ), **env)
+    reporter.note(f"dry start, as the client will start it: {one_line(shell_words([command] + args, machine_os()))}")
+    with tempfile.TemporaryDirectory(prefix="qtmcp-dry-start-") as elsewhere:
+        try:
+            done = subprocess.run([command] + args, env=child_env, cwd=elsewhere, stdin=subprocess.DEVNULL,
+                                  capture_output=True, timeout=300, check=False)
+        except OSError as error:
+            raise EntryFailed(f"the entry's command {command} cannot be started ({describe_error(error)}): "
+                              "nothing was written", LocalError.status) from None
+        except subprocess.TimeoutExpired:
+            raise EntryFailed("the entry's dry start did not finish within 300 s: nothing was written",
+                              LocalError.status) from None
+    lines = [line for line in done.stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+    printed = done.stdout.decode("utf-8", "replace").strip()
+    if done.returncode != 0 or not printed:
+        last = one_line(lines[-1]) if lines else f"exit status {done.returncode}"
+        status = done.returncode if 2 <= done.returncode <= 7 else LocalError.status
+        raise EntryFailed(f"the entry does not start as the client will start it: {last}; "
+                          "nothing was written", status)
+    return printed.splitlines()[-1]
+
+
+def parse_config(text: str) -> dict:  # type: ignore[type-arg]
+    """A client's configuration: a JSON object; ValueError (with why) for anything else."""
+    import json
+
+    def unique(pairs: list) -> dict:  # type: ignore[type-arg]
+        keys = [key for key, _ in pairs]
+        twice = next((key for key in keys if keys.count(key) > 1), None)
+        if twice is not None:
+            raise ValueError(f"the key {twice!r} appears twice in one object")
+        return dict(pairs)
+
+    data = json.loads(text, object_pairs_hook=unique) if text.strip() else {}
+    if not isinstance(data, dict):
+        raise ValueError("it is not a JSON object")
+    return data
+
+
+class ConfigFile:
+    """A client's configuration file as found: its data, bytes and mode (None: no file)."""
+
+    def __init__(self, path: str, data: dict, raw: bytes | None, mode: int | None):  # type: ignore[type-arg]
+        self.path = path
+        self.data = data
+        self.raw = raw
+        self.mode = mode
+
+
+def real_config_path(path: str) -> str:
+    """The file a configuration path names, links followed (so a linked dotfile stays linked)."""
+    path = os.path.abspath(os.path.expanduser(path))
+    real = os.path.realpath(path)
+    if os.path.islink(path) and not os.path.exists(real):
+        raise LocalError(f"{path} is a link to {real}, which does not exist: fix the link, or give --config")
+    return real
+
+
+def load_config(path: str, client: str) -> ConfigFile:
+    """Read a client's configuration for a merge; ConfigRefused if it must not be rewritten."""
+    import stat
+
+    try:
+        with open_regular(path) as source:
+            raw = source.read()
+            mode = stat.S_IMODE(os.fstat(source.fileno()).st_mode)
+    except FileNotFoundError:
+        return ConfigFile(path, {}, None, None)
+    except OSError as error:
+        raise LocalError(f"cannot read {path} ({describe_error(error)}): nothing was changed") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ConfigRefused(f"{path} is not UTF-8 text: setup does not rewrite it; "
+                            "paste the entry printed on stdout into it by hand") from None
+    key = config_servers_key(client)
+    try:
+        data = parse_config(text)
+    except ValueError as error:
+        try:
+            parse_config(strip_json_comments(text))
+            why = "holds comments or trailing commas (JSON with comments), which a rewrite would lose"
+        except ValueError:
+            why = f"is not JSON ({one_line(str(error))})"
+        raise ConfigRefused(f"{path} {why}: setup does not rewrite it; paste the entry printed on stdout "
+                            f"into its \"{key}\" object by hand") from None
+    if not isinstance(data.get(key, {}), dict):
+        raise ConfigRefused(f"{path}: its \"{key}\" is not an object: setup does not rewrite it; "
+                            "paste the entry printed on stdout into it by hand")
+    return ConfigFile(path, data, raw, mode)
+
+
+def merged_config(found: ConfigFile, client: str, name: str, entry: dict, force: bool) -> bytes | None:  # type: ignore[type-arg]
+    """The file's new bytes with the entry merged in, every other key kept in its order.
+
+    None when the entry is there already as it is; UsageError when another
+    entry of that name is there and `force` is not given.
+    """
+    import json
+
+    key = config_servers_key(client)
+    servers = found.data.setdefault(key, {})
+    if name in servers:
+        if servers[name] == entry:
+            return None
+        if not force:
+            raise UsageError(f"{found.path} has an entry \"{name}\" that differs: nothing was changed; "
+                             "--force replaces it, --name NAME adds another")
+    servers[name] = entry
+    old = (found.raw or b"").decode("utf-8-sig", "replace")
+    newline = "\r\n" if "\r\n" in old else "\n"
+    text = json.dumps(found.data, indent=json_indent(old) if old.strip() else 2, ensure_ascii=False)
+    return (text.replace("\n", newline) + newline).encode("utf-8")
+
+
+def write_new_file(path: str, data: bytes, mode: int | None) -> None:
+    """Put `data` at `path` by one rename from a new file in the same folder.
+
+    The file gets `mode` exactly (the old file's), or 0o644 under the umask for None.
+    """
+    import secrets
+
+    folder, base = os.path.split(path)
+    temp = os.path.join(folder, f".{base}.qtmcp-{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    try:
+        with open_new(temp, 0o644 if mode is None else mode) as out:
+            if mode is not None and hasattr(os, "fchmod"):
+                os.fchmod(out.fileno(), mode)  # the old file's mode, whatever the umask
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        if mode is not None and not hasattr(os, "fchmod"):
+            os.chmod(temp, mode)
+        replace_file(temp, path)
+    except BaseException:
+        try:
+            os.remove(temp)
+        except OSError:
+            pass
+        raise
+
+
+def write_config(found: ConfigFile, data: bytes) -> str:
+    """Write a merged configuration (its old bytes kept as <file>.bak); return the .bak or ''."""
+    folder = os.path.dirname(found.path)
+    backup = found.path + ".bak" if found.raw is not None else ""
+    try:
+        if not os.path.isdir(folder):
+            os.makedirs(folder, exist_ok=True)
+        if backup:
+            write_new_file(backup, found.raw or b"", found.mode)
+        write_new_file(found.path, data, found.mode)
+    except OSError as error:
+        raise LocalError(f"cannot write {found.path} ({describe_error(error)}): "
+                         "the configuration was not changed") from None
+    return backup
+
+
+def claude_code_add(claude: str, name: str, entry: dict, scope: str, force: bool,  # type: ignore[type-arg]
+                    reporter: Reporter) -> str:
+    """Add the entry with `claude mcp add-json` (removing an older one with `force`); return its line."""
+    import subprocess
+
+    words = claude_add_json_words(name, entry, scope)
+    words[0] = claude
+
+    def run(command: list[str]) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
+        try:
+            return subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, timeout=120, check=False)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise LocalError(f"cannot run {claude}: {describe_error(error)}") from None
+
+    done = run(words)
+    said = one_line(" ".join(done.stdout.decode("utf-8", "replace").split()))
+    if done.returncode != 0 and "already exists" in said.lower():
+        if not force:
+            raise UsageError(f"Claude Code has an entry \"{name}\" already ({said}): nothing was changed; "
+                             "--force replaces it, --name NAME adds another")
+        reporter.note(f"replacing Claude Code's entry \"{name}\"")
+        run([claude, "mcp", "remove", name] + (["--scope", scope] if scope else []))
+        done = run(words)
+        said = one_line(" ".join(done.stdout.decode("utf-8", "replace").split()))
+    if done.returncode != 0:
+        raise LocalError(f"{claude} mcp add-json failed (status {done.returncode}): {said}")
+    return said
+
+
+
 # Commands ####################################################################
 
 
@@ -4816,6 +5437,564 @@ def repair_install(settings: Settings, reporter: Reporter, tag: str, manifest: d
     install_with(settings, reporter, qt, platform, acquire, reuse=False)
 
 
+def setup_words(settings: Settings) -> tuple[str, str, list[str]]:
+    """setup's CLIENT, the absolute APP and APP_ARGS; UsageError naming what is missing."""
+    import difflib
+
+    if not settings.positionals:
+        raise UsageError(f"'setup' needs a client: qtmcp setup CLIENT APP (CLIENT: {', '.join(CLIENTS)})")
+    client = settings.positionals[0]
+    if client not in CLIENTS:
+        close = difflib.get_close_matches(client, CLIENTS, 1, 0.6)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise UsageError(f"unknown client {client!r}: {hint}use one of {', '.join(CLIENTS)}")
+    if len(settings.positionals) > 1:
+        raise UsageError(f"'setup' takes one client, not {' '.join(settings.positionals)!r}")
+    if not settings.launcher_args or not settings.launcher_args[0]:
+        raise UsageError(f"'setup {client}' needs the application: qtmcp setup {client} --qt VERSION -- /path/to/app")
+    app, app_args = settings.launcher_args[0], settings.launcher_args[1:]
+    return client, os.path.abspath(os.path.expanduser(app)), app_args
+
+
+def setup_scope(settings: Settings, client: str) -> str:
+    """The scope asked for, checked against what the client has ('' for the client's default)."""
+    scope = settings.scope
+    if not scope:
+        return "" if client == "claude-code" else "user" if client != "json" else ""
+    if scope not in ("user", "project"):
+        raise UsageError(f"bad --scope {scope!r}: use user or project")
+    if scope not in CLIENT_SCOPES[client]:
+        raise UsageError(f"{CLIENT_TITLES[client]} has no {scope} configuration: leave out --scope"
+                         + (" (or give --config FILE)" if client != "json" else ""))
+    return scope
+
+
+def command_setup(settings: Settings, reporter: Reporter) -> int:
+    """Make an MCP client start qtmcp for APP: the entry is proven by a dry start, then written."""
+    import json
+    import shutil
+
+    client, app, app_args = setup_words(settings)
+    scope = setup_scope(settings, client)
+    if not wants_auto(settings):
+        normalize_qt(settings.qt[-1])
+    name = settings.name or os.path.basename(app)
+    if not name or not name.isprintable():
+        raise UsageError(f"bad --name {name!r}: give the server a printable name")
+    notes: list[str] = []
+    command, prefix = entry_command(settings)
+    qtmcp_args = entry_options(settings, notes) + ["--", app] + app_args
+    env = entry_environment(os.environ, settings.with_secrets, notes)
+    entry = client_entry(client, command, prefix + qtmcp_args, env)
+    key = config_servers_key(client)
+    snippet = json.dumps({key: {name: entry}}, indent=2, ensure_ascii=False)
+    claude = shutil.which("claude") if client == "claude-code" and not settings.config else None
+    if client == "claude-code" and not claude and not settings.config and scope == "user":
+        raise UsageError("claude is not on PATH, and without it setup writes only the project's .mcp.json: "
+                         "use --scope project, or --config FILE")
+    if client == "json" and settings.config:
+        raise UsageError("'setup json' prints the entry and writes no file: leave out --config")
+    target = ""
+    if client != "json" and not claude:
+        target = settings.config or client_config_path(client, scope or "project", os.environ, machine_os(),
+                                                       os.getcwd())
+        target = real_config_path(target)
+    if settings.print_only:
+        print(snippet)
+        if client != "json":
+            print_setup_forms(client, name, entry, scope, target)
+        return 0
+    for note in notes:
+        reporter.note(note)
+    if not os.path.exists(app):
+        reporter.note(f"{app} does not exist (yet): the entry starts the launcher with it all the same")
+    if target:
+        try:
+            merged_config(load_config(target, client), client, name, entry, settings.force)
+        except ConfigRefused:
+            pass  # the entry is proven first, then printed for pasting
+    launcher_for(settings, reporter, for_run=True)
+    dry_start(command, prefix + ["fetch"] + qtmcp_args, env, reporter)
+    if client == "json":
+        print(json.dumps({"mcpServers": {name: entry}}, indent=2, ensure_ascii=False))
+        return 0
+    title = CLIENT_TITLES[client]
+    if claude:
+        said = claude_code_add(claude, name, entry, scope, settings.force, reporter)
+        print(f"added the entry \"{name}\" to Claude Code with {claude} mcp add-json"
+              + (f" --scope {scope}" if scope else "") + (f" ({said})" if said else ""))
+        print(json.dumps({name: entry}, indent=2, ensure_ascii=False))
+        return 0
+    try:
+        found = load_config(target, client)
+    except ConfigRefused:
+        print(snippet)
+        raise
+    data = merged_config(found, client, name, entry, settings.force)
+    if data is None:
+        print(f"{target} has the entry \"{name}\" for {title} already, as it is: nothing was changed")
+        return 0
+    if settings.with_secrets and found.raw is None:
+        found.mode = 0o600  # a new file that holds a secret is the user's only
+    backup = write_config(found, data)
+    print(f"wrote the entry \"{name}\" for {title} into {target}"
+          + (f" (the old file is kept as {backup})" if backup else ""))
+    print(snippet)
+    reporter.note(f"restart {title} (or reload its MCP servers) to start it")
+    return 0
+
+
+def print_setup_forms(client: str, name: str, entry: dict, scope: str, target: str) -> None:  # type: ignore[type-arg]
+    """--print: where the entry goes and the client's one-line forms."""
+    os_name = machine_os()
+    if target:
+        print(f"file: {target}")
+    if client == "claude-code":
+        print("command: " + shell_words(claude_add_json_words(name, entry, scope), os_name))
+    elif client == "vscode":
+        print("command: " + shell_words(vscode_add_mcp_words(name, entry), os_name))
+    elif client == "cursor":
+        print("install link: " + cursor_install_link(name, entry))
+
+
+class Check:
+    """One line of doctor's report: `status` is 'ok', 'warn' or 'fail'."""
+
+    def __init__(self, name: str, status: str, detail: str, fix: str | None = None, exit_status: int = 0):
+        self.name = name
+        self.status = status
+        self.detail = one_line(detail)
+        self.fix = one_line(fix) if fix and status != "ok" else None
+        self.exit_status = exit_status if status == "fail" else 0
+
+    def line(self) -> str:
+        return f"{self.status:<4} {self.name}: {self.detail}" + (f"; fix: {self.fix}" if self.fix else "")
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"name": self.name, "status": self.status, "detail": self.detail, "fix": self.fix}
+
+
+def command_doctor(settings: Settings, reporter: Reporter) -> int:
+    """Check, one line each, what a start needs; exit with the first failure's status."""
+    import json
+
+    words = settings.positionals + settings.launcher_args
+    if len(words) > 1:
+        raise UsageError(f"'doctor' takes at most one APP, not {' '.join(words)!r}")
+    app = os.path.abspath(os.path.expanduser(words[0])) if words else ""
+    qt = normalize_qt(settings.qt[-1]) if settings.qt and settings.qt[-1].strip().lower() != "auto" else None
+    quiet = Reporter(quiet=True)
+    checks = [check_qtmcp()]
+    platform, check = check_platform(settings)
+    checks.append(check)
+    checks.append(check_cache(settings))
+    tag, check = check_release(settings)
+    checks.append(check)
+    source_checks, sums = check_sources(settings, tag, platform, qt, quiet)
+    checks += source_checks
+    app_check, app_qt, app_platform = check_app(settings, app, platform, sums)
+    checks.append(check_build(settings, tag, app_platform or platform, qt or app_qt, sums))
+    checks.append(app_check)
+    checks += check_clients(os.environ, os.getcwd())
+    if settings.json:
+        print(json.dumps({"checks": [check.as_dict() for check in checks]}, indent=2, ensure_ascii=False))
+    else:
+        for check in checks:
+            print(check.line())
+    counts = {status: sum(check.status == status for check in checks) for status in ("ok", "warn", "fail")}
+    reporter.note(f"doctor: {counts['ok']} ok, {counts['warn']} warn, {counts['fail']} fail")
+    failed = next((check for check in checks if check.status == "fail"), None)
+    return failed.exit_status if failed else 0
+
+
+def check_qtmcp() -> Check:
+    """How qtmcp runs: its version, file, installed or vendored, and the Python running it."""
+    import sysconfig
+
+    form, script = running_form()
+    here = os.path.abspath(__file__)
+    site = {os.path.normcase(os.path.abspath(sysconfig.get_path(name))) for name in ("purelib", "platlib")}
+    if form == "installed":
+        how = f"installed (console script {script}, module {here})"
+    elif os.path.normcase(os.path.dirname(here)) in site:
+        how = f"installed (module {here})"
+    else:
+        how = f"vendored ({here})"
+    return Check("qtmcp", "ok", f"qtmcp {__version__}, {how}; Python {sys.version.split()[0]} at {sys.executable}")
+
+
+def check_platform(settings: Settings) -> tuple[tuple[str, str] | None, Check]:
+    """This machine's platform (or --platform's) and its C library."""
+    try:
+        platform = chosen_platform(settings, for_run=False)
+    except NoBuildError as error:
+        return None, Check("platform", "fail", str(error), "run qtmcp on Linux with glibc, Windows or macOS, "
+                           "or give a local build with --launcher", NoBuildError.status)
+    except UsageError as error:
+        return None, Check("platform", "fail", str(error), "fix --platform or QTMCP_PLATFORM", UsageError.status)
+    detail = platform_name(platform) + (" (from --platform or QTMCP_PLATFORM)" if settings.platform else "")
+    if sys.platform.startswith("linux"):
+        try:
+            detail += f", {os.confstr('CS_GNU_LIBC_VERSION')}"
+        except (ValueError, OSError):
+            pass
+    return platform, Check("platform", "ok", detail)
+
+
+LOW_SPACE = 256 * 1024 * 1024  # free bytes under which doctor warns about the cache's disk
+
+
+def check_cache(settings: Settings) -> Check:
+    """The cache root: writable (or can be made), free space, installs, leftovers, locks held."""
+    import shutil
+    import tempfile
+
+    root = cache_root(settings, os.environ)
+    fix = "choose a writable folder with --cache-dir or QTMCP_CACHE_DIR"
+    if not os.path.isdir(root):
+        if os.path.lexists(root):
+            return Check("cache", "fail", f"{root} is not a folder", fix, LocalError.status)
+        parent = root
+        while not os.path.lexists(parent) and os.path.dirname(parent) != parent:
+            parent = os.path.dirname(parent)
+        if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+            return Check("cache", "fail", f"{root} does not exist and cannot be made ({parent} is not a writable "
+                         "folder)", fix, LocalError.status)
+        return Check("cache", "ok", f"{root} does not exist yet and can be made "
+                     f"({human_size(shutil.disk_usage(parent).free)} free)")
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".tmp-doctor~", dir=root)
+        os.close(handle)
+        os.remove(probe)
+    except OSError as error:
+        return Check("cache", "fail", f"{root} is not writable ({describe_error(error)})", fix, LocalError.status)
+    free = shutil.disk_usage(root).free
+    leftovers, held = cache_activity(root)
+    detail = f"{root}: writable, {human_size(free)} free, {len(find_installs(root))} install(s)"
+    if leftovers:
+        detail += f", {leftovers} temporary file(s) or folder(s) of installs"
+    for what, holder in held:
+        detail += f"; the lock of {what} is held by {holder}"
+    if free < LOW_SPACE:
+        return Check("cache", "warn", detail, "free some space, or move the cache with --cache-dir")
+    if leftovers and not held:
+        return Check("cache", "warn", detail + " (left by runs that died)", "qtmcp cache clean removes them")
+    return Check("cache", "ok", detail)
+
+
+def cache_activity(root: str) -> tuple[int, list[tuple[str, str]]]:
+    """(temporary entries of installs, [(build, holder) of each lock held now]) in the cache."""
+    quiet = Reporter(quiet=True)
+    leftovers = 0
+    held = []
+    for tag in list_dir(root):
+        tag_dir = os.path.join(root, tag)
+        if tag.startswith(".") or not os.path.isdir(tag_dir):
+            continue
+        for entry in list_dir(tag_dir):
+            if entry.startswith(".tmp-"):
+                leftovers += 1
+            elif entry.startswith(".") and entry.endswith(".lock"):
+                lock = BuildLock(os.path.join(tag_dir, entry), entry, quiet)
+                try:
+                    free = lock.try_acquire()
+                except LocalError:
+                    continue
+                lock.release()
+                if not free:
+                    what = "the index" if entry == INDEX_LOCK else entry[1 : -len(".lock")]
+                    held.append((f"{what} of {tag}", lock_holder(os.path.join(tag_dir, entry))))
+    return leftovers, held
+
+
+def lock_holder(path: str) -> str:
+    """Who holds a lock file: 'process 123 (qtmcp ...)' where the OS tells (Linux), else 'another process'."""
+    try:
+        inode = os.stat(path).st_ino
+        with open("/proc/locks", encoding="ascii", errors="replace") as locks:
+            for line in locks:
+                fields = line.split()
+                if len(fields) > 5 and fields[5].rsplit(":", 1)[-1] == str(inode) and fields[4].isdigit():
+                    with open(f"/proc/{fields[4]}/cmdline", "rb") as cmdline:
+                        command = cmdline.read(300).replace(b"\0", b" ").decode("utf-8", "replace").strip()
+                    return f"process {fields[4]} ({mask_url(command)[:120]})"
+    except OSError:
+        pass
+    return "another process (a qtmcp installing it)"
+
+
+def check_release(settings: Settings) -> tuple[str, Check]:
+    """The release and its pin."""
+    try:
+        tag = release_tag(settings)
+    except UsageError as error:
+        return "", Check("release", "fail", str(error), "give --release TAG or QTMCP_RELEASE", UsageError.status)
+    given = " (from --release or QTMCP_RELEASE)" if settings.release else f" (qtmcp {__version__}'s own)"
+    pin = RELEASE_PINS.get(tag)
+    if pin:
+        return tag, Check("release", "ok", f"release {tag}{given}: pinned, its {SUMS_NAME} must have SHA-256 {pin}")
+    return tag, Check("release", "warn", f"release {tag}{given} is not pinned in this qtmcp: its {SUMS_NAME} is "
+                      "trusted as its source serves it", "use the qtmcp of that release (it carries its pin), "
+                      "or check the archive with --sha256")
+
+
+def check_sources(settings: Settings, tag: str, platform: tuple[str, str] | None, qt: str | None,
+                  reporter: Reporter) -> tuple[list[Check], dict[str, str] | None]:
+    """Each source in order: reachable, proxy, CA file, credentials, SHA256SUMS against the pin."""
+    try:
+        bases = mirror_bases(settings)
+    except UsageError as error:
+        return [Check("source", "fail", str(error), "fix --mirror or QTMCP_MIRROR", UsageError.status)], None
+    if not tag:
+        return [Check("source", "warn", f"{mask_url(base)}: not checked (no release)", "see the release check")
+                for base in bases], None
+    results = []
+    sums = None
+    for base in bases:
+        shown, route = mask_url(base), source_route(settings, base, reporter)
+        if base_kind(base) == "http" and settings.offline:
+            results.append(Check("source", "ok", f"{shown}: not contacted (offline){route}"))
+            continue
+        try:
+            index = read_index(make_fetcher(settings, reporter, [base]), tag, [base])
+        except IntegrityError as error:
+            results.append(Check("source", "fail", f"{shown}: {error}", "use another --mirror, or bring the "
+                                 "published release with 'qtmcp mirror'", IntegrityError.status))
+            continue
+        except QtmcpError as error:
+            results.append(Check("source", "fail", f"{shown}: {error}{route}", "check the network, the proxy "
+                                 "(HTTPS_PROXY, NO_PROXY), SSL_CERT_FILE and the mirror", SourceError.status))
+            continue
+        verified = "verified against the pin" if tag in RELEASE_PINS else "read (the release is not pinned)"
+        builds = sum(parse_asset_name(name) is not None for name in index.sums)
+        results.append(Check("source", "ok", f"{shown}: {SUMS_NAME} of {tag} {verified}, {builds} build(s){route}"))
+        sums = sums if sums is not None else index.sums
+    reached = sums is not None
+    cached = bool(platform and qt and cached_launcher(cache_root(settings, os.environ), tag,
+                                                      build_key(qt, platform), platform[0]))
+    for check in results:
+        if check.status == "fail" and check.exit_status == SourceError.status and (reached or cached):
+            check.status, check.exit_status = "warn", 0
+            check.fix = ("the next source is used; " if reached else "starts work from the cache meanwhile; ") \
+                + str(check.fix)
+    return results, sums
+
+
+def source_route(settings: Settings, base: str, reporter: Reporter) -> str:
+    """'; through the proxy ...; TLS with the CA file ...; credentials: ...' for an http(s) base."""
+    if base_kind(base) != "http":
+        return ""
+    proxy = proxy_for(base)
+    if proxy:
+        scheme = base.partition(":")[0].lower()
+        named = next((name for name in (f"{scheme}_proxy", f"{scheme.upper()}_PROXY") if os.environ.get(name)),
+                     "the system's settings")
+        route = f"; through the proxy {mask_url(proxy)} ({named})"
+    else:
+        route = "; direct (no proxy)"
+    if base.lower().startswith("https:"):
+        route += f"; TLS with the CA file {ca_file()}"
+    return route + f"; credentials: {credentials_found(settings, base, reporter)}"
+
+
+def ca_file() -> str:
+    """The CA file TLS verifies with: SSL_CERT_FILE, else the default one (never its contents)."""
+    import ssl
+
+    named = env_value(os.environ, "SSL_CERT_FILE")
+    if named:
+        return named + (" (SSL_CERT_FILE)" if os.path.isfile(named) else " (SSL_CERT_FILE, which does not exist)")
+    paths = ssl.get_default_verify_paths()
+    found = paths.cafile or (paths.openssl_cafile if os.path.isfile(paths.openssl_cafile) else "")
+    folder = env_value(os.environ, "SSL_CERT_DIR")
+    return (f"{found} (the default)" if found else "of the system's store") + (
+        f", and the folder {folder} (SSL_CERT_DIR)" if folder else "")
+
+
+def credentials_found(settings: Settings, base: str, reporter: Reporter) -> str:
+    """Which credentials a mirror base gets, by kind: never the credentials themselves."""
+    if base == DEFAULT_BASE or url_origin(base) == url_origin(DEFAULT_BASE):
+        return "none (the release host never gets any)"
+    if settings.token:
+        return "a token (QTMCP_MIRROR_TOKEN)"
+    if url_login(base):
+        return "a user and password in the URL"
+    if netrc_login(url_origin(base)[1], reporter):
+        return "a netrc entry (" + (env_value(os.environ, "NETRC") or "~/.netrc") + ")"
+    return "none found"
+
+
+def check_build(settings: Settings, tag: str, platform: tuple[str, str] | None, qt: str | None,
+                sums: dict[str, str] | None) -> Check:
+    """The build for this machine in the index, and whether it is installed with its launcher."""
+    if settings.launcher:
+        path = os.path.abspath(os.path.expanduser(settings.launcher))
+        if os.path.isfile(path):
+            return Check("build", "ok", f"the launcher {path} is given (--launcher or QTMCP_LAUNCHER)")
+        return Check("build", "fail", f"no launcher at {path} (--launcher or QTMCP_LAUNCHER)", "check the path",
+                     LocalError.status)
+    if not tag or platform is None:
+        return Check("build", "warn", "not checked (no release or platform)", "see the checks above")
+    root = cache_root(settings, os.environ)
+    sums = sums if sums is not None else cached_index(root, tag)
+    if qt is None:
+        if sums is None:
+            return Check("build", "warn", f"the index of release {tag} is not at hand", "see the source checks")
+        offered = sorted({b[0] for b in (parse_asset_name(n) for n in sums) if b and b[1] == platform})
+        if not offered:
+            return Check("build", "fail", f"release {tag} has no build for {platform_name(platform)} (it offers "
+                         f"Qt {', '.join(offered_versions(sums)) or 'nothing'})", "use another --release",
+                         NoBuildError.status)
+        installed = [q for q in offered if cached_launcher(root, tag, build_key(q, platform), platform[0])]
+        return Check("build", "ok", f"release {tag} has Qt {', '.join(offered)} for {platform_name(platform)}; "
+                     f"installed: {', '.join(installed) or 'none'} (give --qt or APP for the one a start needs)")
+    key = build_key(qt, platform)
+    launcher = cached_launcher(root, tag, key, platform[0])
+    name = key
+    if sums is not None:
+        try:
+            name = choose_asset(sums, qt, platform, tag)
+        except NoBuildError as error:
+            return Check("build", "fail", str(error), "choose another --qt or --release", NoBuildError.status)
+    if launcher:
+        return Check("build", "ok", f"{name}: installed, launcher {launcher}")
+    pointed = pointed_install(os.path.join(root, tag), key)
+    if pointed and os.path.isdir(os.path.join(root, tag, pointed)):
+        return Check("build", "warn", f"{name}: its install {os.path.join(root, tag, pointed)} lacks its launcher "
+                     "(the next start reinstalls it)", f"qtmcp fetch --qt {qt}")
+    if sums is None:
+        return Check("build", "fail", f"{name} is not installed and the index of release {tag} is not at hand",
+                     "fix the sources above, or bring the build in with 'qtmcp install ARCHIVE'",
+                     SourceError.status)
+    return Check("build", "warn", f"{name} is not installed yet: the first start downloads it",
+                 f"run 'qtmcp fetch --qt {qt}' so that a client's first start comes from the cache")
+
+
+def check_app(settings: Settings, app: str, platform: tuple[str, str] | None,
+              sums: dict[str, str] | None) -> tuple[Check, str | None, tuple[str, str] | None]:
+    """(the check, the build's Qt version, the build's platform) for APP, read as `run` reads it.
+
+    Without --qt an APP whose version cannot be read fails (a start would);
+    with --qt it is a warning, and so is a --qt build that cannot load into it.
+    """
+    if not app:
+        return Check("app", "ok", "no APP given ('qtmcp doctor APP' checks the application)"), None, None
+    if not os.path.exists(app):
+        return Check("app", "fail", f"{app} does not exist", "check the application's path",
+                     UsageError.status), None, None
+    given = None if wants_auto(settings) else normalize_qt(settings.qt[-1])
+    arch = platform[1] if settings.platform and platform else None
+    try:
+        info = read_app(app, os.environ, arch)
+    except UsageError as error:
+        if given:
+            return Check("app", "warn", f"{error}", f"the Qt {given} build from --qt is used as it is"), None, None
+        return Check("app", "fail", str(error), "give --qt VERSION (or QTMCP_QT)", UsageError.status), None, None
+    target = platform if settings.platform and platform else info.platform
+    if given:
+        mismatch = app_mismatch(given, info)
+        if mismatch:
+            return Check("app", "warn", app_note(info, mismatch),
+                         "leave out --qt to choose by the application, or give its version"), given, target
+        check = Check("app", "ok", app_note(info, f"the Qt {given} build from --qt loads into it"))
+    elif sums is None:
+        return Check("app", "warn", app_note(info, "the release's index is not at hand to choose a build"),
+                     "see the source checks above"), None, target
+    else:
+        build = build_for_app(sums, info, target)
+        if build is None:
+            return Check("app", "fail", app_note(info, build_reason(sums, info, target, None)),
+                         "give --qt to choose a build, or another --release", NoBuildError.status), None, target
+        check = Check("app", "ok", app_note(info, f"using the Qt {build} build"))
+        given = build
+    if info.debug:
+        return Check("app", "warn", check.detail + "; it is a debug Qt",
+                     "the release's builds are release builds: use a release build of the application"), given, target
+    return check, given, target
+
+
+def check_clients(environ: dict[str, str], cwd: str) -> list[Check]:
+    """Each client configuration on this machine that starts qtmcp: does it start?"""
+    os_name = machine_os()
+    checks = []
+    looked = 0
+    for title, path in known_config_files(environ, os_name, cwd):
+        try:
+            with open_regular(path) as source:
+                raw = source.read()
+        except OSError:
+            continue
+        looked += 1
+        try:
+            data = parse_config(strip_json_comments(raw.decode("utf-8-sig")))
+        except ValueError as error:
+            if b"qtmcp" in raw:
+                checks.append(Check("client", "warn", f"{title} {path} cannot be read ({error})",
+                                    "fix the file: it must be JSON"))
+            continue
+        for where, name, entry in config_entries(data):
+            if isinstance(entry, dict) and starts_qtmcp(entry):
+                checks.append(check_client_entry(f"{title} {path}{where}", name, entry, environ, os_name))
+    if not checks:
+        checks.append(Check("client", "ok", f"no client configuration starts qtmcp ({looked} of the files "
+                            "setup knows are here)"))
+    return checks
+
+
+def known_config_files(environ: dict[str, str], os_name: str, cwd: str) -> list[tuple[str, str]]:
+    """(client, path) of every configuration file setup knows, the user's then this project's."""
+    files = []
+    for client in ("claude-desktop", "claude-code", "vscode", "cursor", "windsurf"):
+        files.append((CLIENT_TITLES[client], client_config_path(client, "user", environ, os_name, cwd)))
+    for client in ("claude-code", "vscode", "cursor"):
+        files.append((CLIENT_TITLES[client], client_config_path(client, "project", environ, os_name, cwd)))
+    seen: set[str] = set()
+    return [(t, p) for t, p in files if not (p in seen or seen.add(p))]  # type: ignore[func-returns-value]
+
+
+def check_client_entry(label: str, name: str, entry: dict, environ: dict[str, str], os_name: str) -> Check:  # type: ignore[type-arg]
+    """One entry that starts qtmcp: its command resolves, its env has the proxy and CA variables set now."""
+    import shutil
+
+    label = f"{label}: entry \"{name}\""
+    command = entry.get("command")
+    args = [a for a in entry.get("args") or [] if isinstance(a, str)] if isinstance(entry.get("args"), list) else []
+    env: dict = entry["env"] if isinstance(entry.get("env"), dict) else {}  # type: ignore[type-arg]
+    found: list[tuple[str, str, str]] = []  # (status, what, fix)
+    if not isinstance(command, str) or not command:
+        return Check("client", "fail", f"{label} has no command", "run qtmcp setup again", LocalError.status)
+    if os.path.isabs(command):
+        if not os.path.isfile(command) or not os.access(command, os.X_OK):
+            found.append(("fail", f"its command {command} is gone", "run qtmcp setup again, or fix the path"))
+    elif not shutil.which(command, path=desktop_path(os_name, environ)):
+        where = shutil.which(command)
+        if where:
+            found.append(("warn", (f"its command {command} is only on this shell's PATH ({where}): a client "
+                                   "started from the desktop does not find it"),
+                          "run qtmcp setup: it writes absolute paths"))
+        else:
+            found.append(("fail", f"its command {command} is not found", "run qtmcp setup again"))
+    for word in args:
+        module = boot_folder(word)
+        module = os.path.join(module, "qtmcp.py") if module else word if word.endswith("qtmcp.py") else ""
+        if module and os.path.isabs(module) and not os.path.isfile(module):
+            found.append(("fail", f"its qtmcp.py {module} is gone", "run qtmcp setup again"))
+    app = entry_app(args)
+    if app and os.path.isabs(app) and not os.path.exists(app):
+        found.append(("warn", f"its application {app} does not exist", "build it, or fix the path"))
+    names = {str(key).upper() for key in env}
+    lacking = [v for v in PROXY_VARIABLES + CA_VARIABLES
+               if (env_value(environ, v) or env_value(environ, v.lower())) and v not in names]
+    if lacking:
+        found.append(("warn", f"its env lacks {', '.join(lacking)} (set in this shell)",
+                      "add them to its env, or run qtmcp setup again (it carries them)"))
+    if not found:
+        return Check("client", "ok", f"{label} starts {command}, which is there")
+    status = "fail" if any(s == "fail" for s, _, _ in found) else "warn"
+    return Check("client", status, f"{label}: " + "; ".join(what for _, what, _ in found),
+                 "; ".join(dict.fromkeys(fix for _, _, fix in found)), LocalError.status)
+
+
 # main ########################################################################
 
 COMMAND_FUNCTIONS = {
@@ -4827,6 +6006,8 @@ COMMAND_FUNCTIONS = {
     "cache": command_cache,
     "verify": command_verify,
     "detect": command_detect,
+    "setup": command_setup,
+    "doctor": command_doctor,
 }
 
 
