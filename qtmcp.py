@@ -606,11 +606,6 @@ class ProgramBytes:
         return chunk[:end].decode("utf-8", "surrogateescape")
 
 
-def printable(text: str) -> str:
-    """`text` with control characters (and undecodable bytes) escaped, for a message."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
 BYTE_ORDERS = {"<": "little", ">": "big", "=": sys.byteorder}
 INT_SIZES = {"B": 1, "H": 2, "I": 4, "Q": 8, "b": 1, "h": 2, "i": 4, "q": 8}
 
@@ -2640,8 +2635,6 @@ class Fetcher:
 
         Returns that base. Raises MissingError when none has it.
         """
-        import time
-
         bases = self.bases if bases is None else bases
         tried: list[str] = []
         refused = False
