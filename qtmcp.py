@@ -1405,7 +1405,8 @@ commands:
   install ARCHIVE         install an archive carried in by hand (no connection);
       [--sums FILE]       digest from a SHA256SUMS beside it, --sums or --sha256
   cache dir|list|clean    where the cache is; what it holds (list --json); clean:
-      [--json] [--all]    other releases and dead runs' leftovers (--all: everything)
+      [--json] [--all]    other releases and dead runs' leftovers (--all: everything
+      [--dry-run]         qtmcp made; --dry-run: say what would go, remove nothing)
   verify [--repair]       re-hash installed files against their manifests
   setup CLIENT APP [ARGS] make an MCP client start qtmcp for APP, proven by a dry
                           start first; CLIENT: claude-desktop, claude-code, vscode,
@@ -1413,6 +1414,7 @@ commands:
       [--name NAME] [--scope user|project] [--config FILE] [--force]
       [--via installed|python|pipx|uvx] [--print] [--with-secrets]
   doctor [APP] [--json]   check what a start needs, one line each with its fix
+  help                    this text (the same as --help)
 
 options (flags win over the environment):
   --qt VERSION        QTMCP_QT         Qt version of the app: 6.8, 6.8.2, 5.15-patched, or
@@ -1429,7 +1431,8 @@ options (flags win over the environment):
   --launcher PATH     QTMCP_LAUNCHER   run this launcher instead of a downloaded one
   --timeout SECONDS   QTMCP_TIMEOUT    give up on a connection silent this long
                                        (default 30); a file is tried at most 4
-                                       times, with 30 s of waiting in all
+                                       times, a silent source given up within
+                                       --timeout + 30 s
   --quiet             QTMCP_QUIET      only errors on stderr
   --version, --help
 

@@ -501,3 +501,91 @@ def test_a_netrc_that_cannot_be_parsed_is_ignored_without_echoing_it(release, mi
     assert cp.returncode == 0, text(cp.stderr)
     assert b"cannot be parsed" in cp.stderr
     assert b"Hunter2Secret" not in cp.stderr
+
+
+# -- the first ten minutes: hints, 0.2's words, the log ----------------------------------------
+
+@pytest.mark.parametrize("word,replacement", [
+    ("serve", "qtmcp -- /path/to/app"), ("download-tools", "qtmcp fetch --qt 6.8")])
+def test_the_commands_of_qtmcp_0_2_are_usage_errors_that_say_what_replaced_them(word, replacement):
+    cp = run_qtmcp([word, "--mode", "native", "--target", "/app"])
+    assert_error(cp, 2, "0.2", replacement)
+
+
+def test_an_old_command_word_after_the_double_dash_goes_to_the_launcher(stand_in):
+    cp = run_qtmcp(["--launcher", stand_in, "--", "--print-args", "serve"])
+    assert cp.returncode == 0, text(cp.stderr)
+    assert json.loads(cp.stdout) == ["--print-args", "serve"]
+
+
+@pytest.mark.parametrize("typo,known", [("--qtt", "--qt"), ("--mirrror", "--mirror"), ("--releas", "--release")])
+def test_a_mistyped_option_suggests_the_nearest_known_one(typo, known):
+    cp = run_qtmcp([typo, "6.8", "/app"])
+    assert_error(cp, 2, "did you mean %s?" % known, "after '--'")
+
+
+def test_help_as_a_command_word_prints_the_help_and_starts_nothing():
+    cp = run_qtmcp(["help"])
+    assert cp.returncode == 0, text(cp.stderr)
+    assert text(cp.stdout).startswith("usage: qtmcp") and "exit statuses" in text(cp.stdout)
+    assert text(cp.stdout) == text(run_qtmcp(["--help"]).stdout)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan"])
+def test_a_timeout_that_is_not_above_0_says_it_must_be(value):
+    assert_error(run_qtmcp(["--timeout", value, "fetch"]), 2, "above 0")
+
+
+@pytest.mark.parametrize("option", ["--cache-dir", "--release", "--mirror", "--qt"])
+def test_an_option_given_an_empty_value_is_a_usage_error_not_the_default(option):
+    assert_error(run_qtmcp([option, "", "cache", "dir"]), 2, option, "empty")
+
+
+def test_qt_5_15_where_only_the_patched_build_exists_points_at_it(release, mirror_args):
+    cp = run_qtmcp(mirror_args + ["--qt", "5.15", "fetch"])
+    assert_error(cp, 3, "did you mean --qt 5.15-patched?")
+
+
+def test_cache_clean_of_a_release_the_cache_does_not_hold_lists_those_it_holds(
+        release, mirror_args, cache_dir):
+    path = fetched_path(run_qtmcp(mirror_args + ["--qt", "6.8", "fetch"]))
+    cp = run_qtmcp(["cache", "clean", "--release", "vTSET"])
+    assert_error(cp, 2, "vTSET", "holds vTEST")
+    assert path.is_file()
+
+
+def test_cache_clean_dry_run_says_what_would_go_and_removes_nothing(make_release, qtmcp_env, cache_dir):
+    current = make_release("vTEST", ["6.8"])
+    make_release("vOLD", ["6.8"])
+    mirror = ["--mirror", current.url, "--qt", "6.8", "fetch"]
+    fetched_path(run_qtmcp(mirror))
+    gone = fetched_path(run_qtmcp(mirror, env=dict(qtmcp_env, QTMCP_RELEASE="vOLD")))
+    before = tree_snapshot(cache_dir)
+    cp = run_qtmcp(["cache", "clean", "--dry-run"])
+    assert cp.returncode == 0, text(cp.stderr)
+    assert tree_snapshot(cache_dir) == before
+    lines = text(cp.stdout).splitlines()
+    assert any(line.startswith("would remove ") and "vOLD" in line for line in lines), lines
+    assert not any(os.sep + "vTEST" + os.sep in line for line in lines[:-1]), lines
+    assert lines[-1].startswith("would remove ")
+    assert run_qtmcp(["cache", "clean"]).returncode == 0 and not gone.exists()
+
+
+def test_the_log_gets_one_line_for_every_start_cached_ones_included(release, mirror_args, tmp_path, qtmcp_env):
+    log = tmp_path / "qtmcp.log"
+    env = dict(qtmcp_env, QTMCP_LOG=str(log), QTMCP_QUIET="1")
+    secret = mirror_args[1].replace("http://", "http://user:s3cr3t@")
+    launcher = fetched_path(run_qtmcp(mirror_args + ["--qt", "6.8", "fetch"], env=env))
+    size = log.stat().st_size
+    cp = run_qtmcp(["--mirror", secret, "--qt", "6.8", "--", "--print-args", "a b"], env=env)
+    assert cp.returncode == 0, text(cp.stderr)
+    new = log.read_text(encoding="utf-8")[size:].splitlines()
+    assert len(new) == 1, new
+    assert "run: starting %s" % launcher in new[0] and "'a b'" in new[0]
+    assert "s3cr3t" not in log.read_text(encoding="utf-8")
+
+
+def test_an_integrity_error_says_what_to_do_next(release, mirror_args):
+    release.set_digest(release.host_build("6.8").asset, "0" * 64)
+    cp = run_qtmcp(mirror_args + ["--qt", "6.8", "fetch"])
+    assert_error(cp, 5, "another --mirror", "--refresh", "report it")
