@@ -2761,7 +2761,7 @@ class Fetcher:
                 got = copy_stream(response, sink, self.reporter, mask_url(url), total)
             except (OSError, http.client.IncompleteRead) as error:
                 raise TransientError(f"the transfer broke ({describe_error(error)})") from None
-            except (ValueError, http.client.HTTPException) as error:
+            except (ValueError, OverflowError, http.client.HTTPException) as error:
                 raise SourceError(f"{mask_url(url)} sent a malformed body ({describe_error(error)})") from None
             if total is not None and got < total:
                 raise TransientError(f"the body was cut short ({got} of {total} bytes)")
@@ -2803,7 +2803,7 @@ class Fetcher:
                 raise connection_failure(error.reason, url, proxy_for(url)) from None
             except (OSError, http.client.HTTPException) as error:
                 raise connection_failure(error, url, proxy_for(url)) from None
-            except (ValueError, UnicodeError) as error:  # what urllib and http.client say of bad input
+            except (ValueError, UnicodeError, OverflowError) as error:  # urllib's and http.client's words for bad input
                 raise SourceError(f"{mask_url(url)}: malformed URL or answer ({describe_error(error)})") from None
         raise SourceError(f"{mask_url(url)}: more than {MAX_REDIRECTS} redirects: refused")
 
@@ -3053,11 +3053,21 @@ def new_opener(https: bool):  # type: ignore[no-untyped-def]
             self.deadline = time.monotonic() + (timeout if timeout else DEFAULT_TIMEOUT)
 
         def readline(self, limit: int = -1) -> bytes:
-            left = self.deadline - time.monotonic()
-            if left <= 0:
-                raise socket.timeout("the status line and headers did not all arrive in time")
-            self.sock.settimeout(left)
-            return bytes(self.raw.readline(limit))
+            """One line, each receive bounded by what is left of the deadline (a line
+            that arrives a byte at a time is given up too)."""
+            line = b""
+            while not line.endswith(b"\n") and (limit < 0 or len(line) < limit):
+                left = self.deadline - time.monotonic()
+                if left <= 0:
+                    raise socket.timeout("the status line and headers did not all arrive in time")
+                self.sock.settimeout(left)
+                data = self.raw.peek(1)  # at most one receive
+                if not data:
+                    break
+                end = data.find(b"\n")
+                take = len(data) if end < 0 else end + 1
+                line += self.raw.read(take if limit < 0 else min(take, limit - len(line)))
+            return line
 
         def close(self) -> None:
             self.raw.close()
@@ -3636,10 +3646,14 @@ def read_manifest(install: str) -> dict:  # type: ignore[type-arg]
 
 
 def pointed_install(tag_dir: str, key: str) -> str:
-    """The install folder name the build's pointer names, or '' (a fifo or link there included)."""
+    """The install folder name the build's pointer names, or ''; LocalError for a fifo or device there."""
+    path = pointer_path(tag_dir, key)
     try:
-        with open_regular(pointer_path(tag_dir, key)) as pointer:
+        with open_regular(path) as pointer:
             return pointer.read(200).decode("utf-8").strip()
+    except NotRegularFile:
+        raise LocalError(f"{path} is not a regular file (a fifo or device someone put there): "
+                         "remove it, and qtmcp writes a new one") from None
     except (OSError, ValueError):
         return ""
 
@@ -3951,7 +3965,7 @@ def find_installs(root: str) -> list[tuple[str, str, str]]:
             path = os.path.join(tag_dir, entry)
             named = cache_entry(entry)
             if named and named[1] == "install" and not os.path.islink(path) \
-                    and os.path.isfile(os.path.join(path, MANIFEST_NAME)):
+                    and os.path.lexists(os.path.join(path, MANIFEST_NAME)):
                 found.append((tag, entry, path))
     return found
 
@@ -5264,7 +5278,11 @@ def command_cache(settings: Settings, reporter: Reporter) -> int:
     if action == "list":
         rows = []
         for tag, name, path in find_installs(root):
-            manifest = read_manifest(path)
+            try:
+                manifest = read_manifest(path)
+            except DamagedInstall as error:
+                reporter.note(f"{error}: 'qtmcp verify' reports it, 'qtmcp cache clean --all' removes it")
+                continue
             key = str(manifest.get("build", ""))
             rows.append({"release": tag, "build": key, "asset": manifest.get("asset"), "path": path,
                          "sha256": manifest.get("sha256"), "source": manifest.get("source"),

@@ -59,8 +59,9 @@ builds=None, *, extra_files=None, top_folder=None)``,
 ``assert_error(cp, status, *needles)``, ``stderr_lines(cp)``, ``text(bytes)``,
 ``closed_port()``, ``encode_message(msg)``, ``write_launcher(path)``, the
 server behaviours ``respond_status``, ``respond_redirect``, ``respond_bytes``,
-``respond_truncated``, ``respond_stall``, ``respond_slow``, ``respond_reset``
-and ``FALLTHROUGH``.
+``respond_truncated``, ``respond_stall``, ``respond_slow``, ``respond_reset``,
+``respond_raw`` (raw bytes: malformed HTTP, endless or trickling heads) and
+``FALLTHROUGH``; ``free_port()`` for servers started as other processes.
 
 Example (a fault-injection test)::
 

@@ -74,6 +74,7 @@ __all__ = [
     "McpError", "mcp_session", "pinned_module",
     "tree_snapshot", "files_under", "cache_leftovers", "text", "stderr_lines", "assert_error",
     "closed_port", "encode_message",
+    "respond_raw", "free_port",
 ]
 
 # --------------------------------------------------------------------------
@@ -1253,6 +1254,34 @@ def respond_reset() -> Handler:
         except OSError:
             pass
     return handler
+
+
+def respond_raw(data: bytes, repeat: bytes = b"", every: float = 0.0, limit: float = 120.0) -> Handler:
+    """Write ``data`` as the whole answer, byte for byte (status line, headers
+    and body: malformed HTTP on purpose), then, if ``repeat`` is given, write
+    it again every ``every`` seconds until the client hangs up, the server
+    stops or ``limit`` seconds pass (endless ``100 Continue`` answers, headers
+    that trickle in); then close the connection."""
+    def handler(req: MirrorRequestHandler) -> None:
+        req.close_connection = True
+        deadline = time.monotonic() + limit
+        try:
+            req.wfile.write(data)
+            req.wfile.flush()
+            while repeat and time.monotonic() < deadline and not req.server.stopping.is_set():
+                req.wfile.write(repeat)
+                req.wfile.flush()
+                if every:
+                    req.server.stopping.wait(every)
+        except OSError:
+            pass
+    return handler
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that was free a moment ago (for servers the tests
+    start as other processes: nginx, squid)."""
+    return closed_port()
 
 
 def closed_port() -> int:

@@ -141,3 +141,47 @@ def test_cache_clean_all_while_a_fetch_downloads_leaves_that_build_alone(slow_re
     assert assert_success(result) == str(build.launcher_path(cache_dir, "vTEST"))
     assert cache_problems(cache_dir) == []
     assert run_qtmcp(["verify"]).returncode == 0
+
+
+# -- hardening, round two: a file system without flock --------------------------------------
+#
+# Some file systems (certain NFS and FUSE mounts, SMB shares) refuse flock
+# with ENOLCK or EOPNOTSUPP. This machine has none to mount, so the refusal is
+# simulated: a wrapper makes fcntl.flock raise as such a file system does,
+# then runs qtmcp.py unchanged. qtmcp must not wait the whole lock timeout
+# and then blame "another qtmcp" that does not exist.
+
+import os  # noqa: E402
+
+from fixtures import BuildSpec, assert_error  # noqa: E402
+
+_NO_FLOCK_WRAPPER = r'''
+import errno, fcntl, runpy, sys
+def flock(fd, op):
+    raise OSError(errno.%s, "simulated: this file system does not support locks")
+fcntl.flock = flock
+fcntl.lockf = flock
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+'''
+
+
+@pytest.mark.skipif(os.name == "nt", reason="flock is POSIX; Windows locks with msvcrt")
+@pytest.mark.parametrize("code", ["ENOLCK", "EOPNOTSUPP"])
+def test_a_file_system_without_flock_is_not_blamed_on_another_qtmcp_and_is_not_waited_on(
+        make_release, tmp_path, qtmcp_env, code):
+    rel = make_release(builds=[BuildSpec("6.8")])
+    wrapper = tmp_path / "no_flock.py"
+    wrapper.write_text(_NO_FLOCK_WRAPPER % code, encoding="utf-8")
+    started = time.monotonic()
+    cp = subprocess.run([sys.executable, str(wrapper), str(QTMCP), "--mirror", rel.url,
+                         "--qt", "6.8", "fetch"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE, env=qtmcp_env, timeout=35)
+    elapsed = time.monotonic() - started
+    err = text(cp.stderr)
+    assert elapsed < 30, "waited %.0f s for a lock the file system cannot give" % elapsed
+    assert "another qtmcp" not in err, err
+    assert "Traceback" not in err
+    if cp.returncode != 0:
+        line = assert_error(cp, 7)
+        assert "lock" in line.lower(), line

@@ -699,3 +699,78 @@ def test_an_archive_made_by_tar_c_dir_dot_is_accepted_and_verifies(cache_dir, ct
     assert_success(cp)
     verify = run_qtmcp(["verify"])
     assert verify.returncode == 0, text(verify.stdout) + text(verify.stderr)
+
+
+# -- hardening, round two: names that are not valid in the archive's encoding -----------------
+#
+# Contract, "Archives qtmcp refuses": a name that is not valid in the
+# archive's encoding and this file system's is refused (status 6), one line,
+# nothing left; never status 1.
+
+
+def _gnu_tar_with_raw_name(path: Path, raw_name: bytes) -> Path:
+    """A real build (tar.gz, GNU format) plus one file whose name is the raw
+    bytes ``raw_name`` (not UTF-8)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT, encoding="utf-8",
+                      errors="surrogateescape") as tf:
+        for e in default_members("6.8", HOST_PLATFORM):
+            _tar_add(tf, e)
+        info = tarfile.TarInfo(raw_name.decode("utf-8", "surrogateescape"))
+        info.size, info.mtime, info.mode = 7, FIXED_MTIME, 0o644
+        tf.addfile(info, io.BytesIO(b"hostile"))
+    with open(str(path), "wb") as raw:
+        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+            gz.write(buf.getvalue())
+    return path
+
+
+def _zip_with_utf8_flag_and_raw_name(path: Path, raw_name: bytes) -> Path:
+    """A real build (zip) plus one file flagged as UTF-8 (bit 11) whose name bytes are not."""
+    placeholder = "P" * len(raw_name)
+    build_archive(path, default_members("6.8", HOST_PLATFORM) + [Entry(placeholder, b"hostile")], "zip")
+    data = bytearray(path.read_bytes())
+    count = 0
+    for sig, flag_at, name_at in ((b"PK\x03\x04", 6, 30), (b"PK\x01\x02", 8, 46)):
+        start = 0
+        while True:
+            pos = data.find(sig, start)
+            if pos < 0:
+                break
+            start = pos + 4
+            length = struct.unpack_from("<H", data, pos + name_at - (4 if sig == b"PK\x03\x04" else 18))[0]
+            if bytes(data[pos + name_at:pos + name_at + length]) == placeholder.encode():
+                data[pos + name_at:pos + name_at + length] = raw_name
+                flags = struct.unpack_from("<H", data, pos + flag_at)[0] | 0x800
+                struct.pack_into("<H", data, pos + flag_at, flags)
+                count += 1
+    assert count == 2, "placeholder not found in the local and central headers"
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.skipif(HOST_OS == "windows", reason="a raw-bytes file name (not UTF-8) is a POSIX notion")
+@pytest.mark.parametrize("raw_name", [b"lib/caf\xe9.so", b"\xff\xfe/plugin", b"share/\xc3\x28.txt"],
+                         ids=["latin-1", "invalid lead bytes", "bad continuation"])
+@pytest.mark.parametrize("kind", FORMATS)
+@pytest.mark.parametrize("mode", MODES)
+def test_a_member_name_that_is_not_valid_utf8_is_refused_with_status_6_and_leaves_nothing(
+        tmp_path, cache_dir, http_server, kind, mode, raw_name):
+    asset = asset_name("6.8", HOST_PLATFORM, kind)
+    release_dir = http_server.directory / "vTEST"
+    release_dir.mkdir(parents=True, exist_ok=True)
+    archive = release_dir / asset
+    if kind == "zip":
+        _zip_with_utf8_flag_and_raw_name(archive, raw_name)
+    else:
+        _gnu_tar_with_raw_name(archive, raw_name)
+    digest = sha256_hex(archive.read_bytes())
+    (release_dir / "SHA256SUMS").write_bytes(format_sums({asset: digest}))
+    if mode == "install":
+        args = ["install", str(archive), "--sha256", digest, "--release", "vTEST", "--qt", "6.8"]
+    else:
+        args = ["--mirror", http_server.url, "--release", "vTEST", "--qt", "6.8", "fetch"]
+    cp = run_qtmcp(args, timeout=60)
+    assert_one_error(cp, 6)
+    assert install_dirs(cache_dir) == []
+    assert cache_leftovers(cache_dir) == []

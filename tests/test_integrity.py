@@ -355,3 +355,80 @@ def test_a_deleted_launcher_is_reinstalled_by_the_next_start_instead_of_failing(
     assert release.server.requests_for("%s/%s" % (TAG, release.host_build("6.8").asset))
     assert launcher.is_file()
     assert run_qtmcp(["verify"]).returncode == 0
+
+
+# -- hardening, round two: verify reports every install, damaged manifests included ----------
+#
+# Contract, "Output and exit statuses": verify reports each changed, missing
+# or added file and exits 5 if there is one; an install whose manifest cannot
+# be read is reported as damaged (status 5) and the others are still
+# verified; file names in reports are shown with control characters escaped,
+# one line each. "The cache": a manifest of the wrong shape is a damaged
+# install, not a crash.
+
+import re as _re  # noqa: E402
+
+DAMAGED_MANIFESTS = {
+    "a list": b"[]",
+    "a string": b'"manifest"',
+    "files that is a number": b'{"format": 1, "files": 5}',
+    "files of numbers": b'{"format": 1, "files": [1, 2]}',
+    "a file entry of the wrong types": b'{"format": 1, "files": [{"path": 5, "size": "x", "sha256": null}]}',
+    "links that is an object": b'{"format": 1, "files": [], "links": {"a": "b"}}',
+    "not UTF-8": b'{"format": 1, "build": "caf\xe9"}',
+    "not JSON": b"{not json",
+    "empty": b"",
+}
+
+
+@pytest.fixture
+def two_installs(release, cache_dir):
+    """Qt 6.8 and Qt 6.5 of this machine installed: their install folders."""
+    folders = []
+    for qt in ("6.8", "6.5"):
+        cp = run_qtmcp(["--mirror", release.url, "--qt", qt, "fetch"])
+        assert cp.returncode == 0, text(cp.stderr)
+        folders.append(release.host_build(qt).install_dir(cache_dir, TAG))
+    return folders
+
+
+@pytest.mark.parametrize("shape", sorted(DAMAGED_MANIFESTS))
+def test_a_damaged_manifest_is_reported_and_the_other_installs_are_still_verified(two_installs, shape):
+    damaged, other = two_installs
+    (damaged / "manifest.json").write_bytes(DAMAGED_MANIFESTS[shape])
+    tampered = other / "build" / "plugins" / "platforms" / PLUGIN
+    tampered.write_bytes(b"tampered\n")
+    cp = run_qtmcp(["verify"], timeout=30)
+    out = text(cp.stdout)
+    assert cp.returncode == 5, out + text(cp.stderr)
+    assert "Traceback" not in text(cp.stderr)
+    assert damaged.name in out + text(cp.stderr), "the damaged install is not reported: " + out
+    assert "damaged" in (out + text(cp.stderr)).lower()
+    changed = report_lines(cp, "changed")
+    assert any(PLUGIN in line and other.name in line for line in changed), (
+        "the tampering in the other install is hidden: " + out)
+
+
+@pytest.mark.parametrize("shape", sorted(DAMAGED_MANIFESTS))
+@pytest.mark.parametrize("command", [["cache", "list"], ["cache", "list", "--json"], ["--qt", "6.8", "fetch"]],
+                         ids=["cache list", "cache list --json", "fetch"])
+def test_a_damaged_manifest_is_never_a_crash(release, two_installs, shape, command):
+    (two_installs[0] / "manifest.json").write_bytes(DAMAGED_MANIFESTS[shape])
+    cp = run_qtmcp(["--mirror", release.url] + command, timeout=30)
+    if cp.returncode != 0:
+        assert_error(cp, cp.returncode if cp.returncode in (4, 5, 7) else 7)
+    assert "Traceback" not in text(cp.stderr)
+
+
+@pytest.mark.parametrize("name", ["x\nmissing: forged-line", "y\rchanged: forged", "z\x1b[2Jw", "t\tab\x85u"],
+                         ids=["newline", "carriage return", "escape", "tab and NEL"])
+def test_a_file_name_in_the_verify_report_is_one_line_with_control_characters_escaped(installed, name):
+    (installed / name).write_bytes(b"planted\n")
+    cp = run_qtmcp(["verify"], timeout=30)
+    out = text(cp.stdout)
+    assert cp.returncode == 5, out + text(cp.stderr)
+    assert not _re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f]", out), "raw control characters: %r" % out
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert len(report_lines(cp, "added")) == 1, out
+    assert not any("forged" in line and not line.startswith("added") for line in lines), (
+        "a file name forged a line of the report: %r" % out)

@@ -391,3 +391,160 @@ def test_a_download_that_keeps_moving_slowly_is_not_cut_off_by_the_timeout(make_
     assert len(release.server.requests_for(archive)) == 1, "the slow download was cut and retried"
     assert cp.elapsed > 2.5, "the download was not slow: the test proves nothing"
     assert "retrying" not in text(cp.stderr)
+
+
+# -- hardening, round two: whatever a server sends ends with status 4 and one line -------------
+#
+# Contract, "Sources": everything a server sends is untrusted input: a
+# malformed redirect target, header value, chunk or status line is a source
+# error (4) with one line, never another status (never 1, "unexpected ...");
+# text from outside (names, reason phrases) is shown with control characters
+# escaped; a response whose status line and headers have not all arrived
+# within --timeout is a stall, and a silent source fails within --timeout +
+# 30 s with a message that says how long it waited and what to change.
+
+import re as _re  # noqa: E402
+
+from fixtures import respond_raw  # noqa: E402
+
+_CONTROL = _re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def assert_no_control_characters(*blobs):
+    """No terminal control character (C0 but newline and tab, DEL, C1) in what qtmcp printed."""
+    for blob in blobs:
+        shown = blob.decode("utf-8", "replace") if isinstance(blob, bytes) else blob
+        found = _CONTROL.findall(shown)
+        assert not found, "raw control characters %r reached the terminal: %r" % (found, shown)
+
+
+def _answer(head: bytes, body: bytes = b"") -> bytes:
+    """A raw answer: ``head`` (status line and headers, CRLF-separated, without the blank line)."""
+    return head + b"\r\nConnection: close\r\n\r\n" + body
+
+
+MALFORMED_LOCATIONS = {
+    "raw UTF-8": b"http://127.0.0.1:%(port)d/caf\xc3\xa9/\xe2\x9c\x93.tar.gz",
+    "a bad IPv6 literal": b"http://[::1/vTEST/x.tar.gz",
+    "an IPv6 literal that is not one": b"http://[127.0.0.1:%(port)d]/vTEST/x.tar.gz",
+    "a host label IDNA cannot encode": b"http://" + b"a" * 70 + b".invalid/x.tar.gz",
+    "an empty host label": b"http://a..invalid/x.tar.gz",
+    "a port of 21 digits": b"http://127.0.0.1:123456789012345678901/x.tar.gz",
+    "a port over 65535": b"http://127.0.0.1:99999/x.tar.gz",
+    "a port that is not a number": b"http://127.0.0.1:\xb2\xb3/x.tar.gz",
+    "control characters": b"http://127.0.0.1:%(port)d/a\x01b\x7fc",
+}
+
+
+@pytest.mark.parametrize("shape", sorted(MALFORMED_LOCATIONS))
+def test_a_malformed_redirect_target_is_a_source_error_with_one_line(rel, cache_dir, shape):
+    location = MALFORMED_LOCATIONS[shape].replace(b"%(port)d", str(rel.server.port).encode())
+    rel.server.route(archive_of(rel), respond_raw(_answer(
+        b"HTTP/1.1 302 Found\r\nLocation: " + location + b"\r\nContent-Length: 0")))
+    cp = fetch(rel.url, "--timeout", "2", timeout=60)
+    assert_failed_cleanly(cp, 4, cache_dir)
+    assert_no_control_characters(cp.stderr)
+
+
+MALFORMED_HEADS = {
+    "Content-Length of non-ASCII digits": b"HTTP/1.1 200 OK\r\nContent-Length: \xb2\xb3",
+    "Content-Length of 5000 digits": b"HTTP/1.1 200 OK\r\nContent-Length: " + b"9" * 5000,
+    "a negative Content-Length": b"HTTP/1.1 200 OK\r\nContent-Length: -40",
+    "Retry-After of non-ASCII digits": b"HTTP/1.1 503 Busy\r\nRetry-After: \xb9",
+    "Retry-After of 5000 digits": b"HTTP/1.1 503 Busy\r\nRetry-After: " + b"9" * 5000,
+    "a status of non-ASCII digits": b"HTTP/1.1 \xb2\xb2\xb2 OK\r\nContent-Length: 0",
+    "a status of 30 digits": b"HTTP/1.1 " + b"2" * 30 + b" OK\r\nContent-Length: 0",
+}
+
+
+@pytest.mark.parametrize("shape", sorted(MALFORMED_HEADS))
+@pytest.mark.parametrize("what", ["SHA256SUMS", "archive"])
+def test_a_malformed_status_line_or_header_value_is_a_source_error_with_one_line(
+        rel, cache_dir, shape, what):
+    path = SUMS if what == "SHA256SUMS" else archive_of(rel)
+    rel.server.route(path, respond_raw(_answer(MALFORMED_HEADS[shape], b"x" * 100)))
+    cp = fetch(rel.url, "--timeout", "2", timeout=60)
+    assert_failed_cleanly(cp, 4, cache_dir)
+    assert cp.elapsed < 2 * 4 + 30 + 5
+
+
+@pytest.mark.parametrize("chunks", [
+    pytest.param(b"-5\r\nhello\r\n0\r\n\r\n", id="a negative chunk size"),
+    pytest.param(b"\xb2\r\nhello\r\n0\r\n\r\n", id="a chunk size of non-ASCII digits"),
+    pytest.param(b"5zz\r\nhello\r\n0\r\n\r\n", id="a chunk size that is not hex"),
+    pytest.param(b"-" + b"f" * 5000 + b"\r\nhello\r\n0\r\n\r\n", id="a negative chunk size of 5000 digits"),
+])
+def test_a_malformed_chunk_is_a_source_error_with_one_line(rel, cache_dir, chunks):
+    rel.server.route(archive_of(rel), respond_raw(_answer(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked", chunks)))
+    cp = fetch(rel.url, "--timeout", "2", timeout=60)
+    assert_failed_cleanly(cp, 4, cache_dir)
+
+
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "http_proxy"])
+@pytest.mark.parametrize("proxy", [
+    "http://127.0.0.1:123456789012345678901",
+    "http://127.0.0.1:99999",
+    "http://[::1:3128",
+    "http://127.0.0.1:\u00b2\u00b3",
+], ids=["a port of 21 digits", "a port over 65535", "a bad IPv6 literal", "non-ASCII digits"])
+def test_a_proxy_variable_with_a_malformed_address_is_one_error_line_naming_the_variable(
+        rel, cache_dir, qtmcp_env, variable, proxy):
+    cp = run_qtmcp(["--mirror", rel.url, "--qt", "6.8", "--timeout", "2", "fetch"],
+                   env=dict(qtmcp_env, **{variable: proxy}), timeout=60)
+    line = assert_one_error(cp, cp.returncode if cp.returncode in (2, 4) else 4)
+    assert variable.upper() in line.upper(), "the error does not name the variable: " + line
+    assert install_dirs(cache_dir) == []
+
+
+def _waited_and_what_to_change(line: str) -> None:
+    assert _re.search(r"\d+(\.\d+)?\s*s\b", line), "the message does not say how long it waited: " + line
+    assert "--timeout" in line, "the message does not say what to change: " + line
+
+
+@pytest.mark.parametrize("stream", [
+    pytest.param((b"HTTP/1.1 100 Continue\r\n\r\n", b"HTTP/1.1 100 Continue\r\n\r\n", 0.02),
+                 id="endless 100 Continue answers"),
+    pytest.param((b"HTTP/1.1 200 OK\r\n", b"X-Trickle: a\r\n", 0.3), id="headers that trickle in"),
+    pytest.param((b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nX-Long: ", b"a", 0.3),
+                 id="one header that never ends"),
+])
+def test_headers_that_never_all_arrive_are_a_stall_that_fails_within_the_timeout_and_retry_budget(
+        rel, cache_dir, stream):
+    head, repeat, every = stream
+    rel.server.route(archive_of(rel), respond_raw(head, repeat=repeat, every=every, limit=90))
+    cp = fetch(rel.url, "--timeout", "1", timeout=1 + 30 + 5)
+    line = assert_failed_cleanly(cp, 4, cache_dir)
+    assert cp.elapsed < 1 + 30 + 3, "took %.1f s" % cp.elapsed
+    _waited_and_what_to_change(line)
+
+
+def test_a_silent_source_fails_within_the_timeout_and_30_s_saying_how_long_it_waited_and_what_to_change(
+        rel, cache_dir):
+    rel.server.route(archive_of(rel), respond_stall(300, send_headers=False))
+    cp = fetch(rel.url, "--timeout", "1", timeout=1 + 30 + 5)
+    line = assert_failed_cleanly(cp, 4, cache_dir)
+    assert cp.elapsed < 1 + 30 + 3, "took %.1f s" % cp.elapsed
+    _waited_and_what_to_change(line)
+
+
+@pytest.mark.parametrize("code", [404, 418, 500])
+def test_control_characters_in_a_reason_phrase_are_escaped(rel, cache_dir, code):
+    rel.server.route(SUMS, respond_raw(_answer(
+        b"HTTP/1.1 %d Not\x1b[2J\x1b]0;pwned\x07\x9b31m Found\r\nContent-Length: 0" % code)))
+    cp = fetch(rel.url, "--timeout", "2", timeout=60)
+    assert_failed_cleanly(cp, 4, cache_dir)
+    assert_no_control_characters(cp.stderr, cp.stdout)
+
+
+@pytest.mark.parametrize("command", ["fetch", "list", "mirror"])
+def test_control_characters_in_names_of_sha256sums_never_reach_the_terminal(rel, tmp_path, command):
+    evil = ["evil\x1b[2Jname.txt", "qtmcp-qt6.9\x1b]0;pwned\x07-linux.tar.gz", "x\x9b31m.zip"]
+    rel.write_sums(rel.sums + "".join("%s  %s\n" % ("ab" * 32, name) for name in evil).encode())
+    args = {"fetch": ["--qt", "6.8", "fetch"], "list": ["list"],
+            "mirror": ["mirror", str(tmp_path / "dest")]}[command]
+    cp = run_qtmcp(["--mirror", rel.url, "--timeout", "2"] + args, timeout=60)
+    assert "Traceback" not in text(cp.stderr)
+    if cp.returncode != 0:
+        assert_one_error(cp, cp.returncode if cp.returncode in (4, 5) else 4)
+    assert_no_control_characters(cp.stderr, cp.stdout)
