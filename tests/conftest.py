@@ -43,6 +43,11 @@ Fixtures (all function-scoped unless said otherwise):
     served folder; same arguments as ``fixtures.build_release``.
 ``mirror_args`` -> list
     ``["--mirror", release.url]`` for the ``release`` fixture.
+``app`` -> Path
+    A file that is no program (``tmp_path/"apps"/"editor"``): an APP whose Qt
+    version cannot be read.
+``project`` -> Path
+    An empty folder ``tmp_path/"project"`` (a client's project scope).
 ``stand_in`` -> Path
     A runnable stand-in launcher for this machine in ``tmp_path`` (for
     ``--launcher PATH``); no server needed.
@@ -186,3 +191,20 @@ def mirror_args(release: ServedRelease) -> list:
 @pytest.fixture
 def stand_in(tmp_path: Path) -> Path:
     return write_launcher(tmp_path / "local-build" / fixtures.launcher_name(fixtures.HOST_OS))
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Path:
+    """An application path that is a file but no program (so no Qt version can be read from it)."""
+    path = tmp_path / "apps" / "editor"
+    path.parent.mkdir()
+    path.write_bytes(b"not really a Qt program\n")
+    return path
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """An empty project folder (a client's project scope, a working folder)."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    return folder

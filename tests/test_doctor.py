@@ -21,21 +21,6 @@ USER, PASSWORD, TOKEN = "mirror-user", "pa55-w0rd-s3cret", "t0ken-4-the-mirror-o
 
 
 @pytest.fixture
-def project(tmp_path):
-    folder = tmp_path / "project"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
-def app(tmp_path):
-    path = tmp_path / "apps" / "editor"
-    path.parent.mkdir()
-    path.write_bytes(b"not really a Qt program\n")
-    return path
-
-
-@pytest.fixture
 def env(qtmcp_env, home_dir):
     return dict(qtmcp_env, XDG_CONFIG_HOME=str(home_dir / ".config"))
 

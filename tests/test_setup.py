@@ -55,21 +55,6 @@ def env(qtmcp_env, home_dir):
     return environ
 
 
-@pytest.fixture
-def app(tmp_path):
-    path = tmp_path / "apps" / "editor"
-    path.parent.mkdir()
-    path.write_bytes(b"not really a Qt program\n")
-    return path
-
-
-@pytest.fixture
-def project(tmp_path):
-    folder = tmp_path / "project"
-    folder.mkdir()
-    return folder
-
-
 def setup(release, client, app, *options, env, cwd, args=APP_ARGS):
     return run_qtmcp(["setup", client, "--qt", "6.8", "--mirror", release.url] + list(options)
                      + ["--", str(app)] + list(args), env=env, cwd=cwd)
