@@ -353,3 +353,25 @@ def test_readme_demo_runs_from_the_repository_root_and_shows_the_echo_answer(qtm
     assert "qtmcp-stand-in" in out
     assert "no request" in out.lower()
     assert "Traceback" not in out
+
+
+HEAVY = {"signal", "urllib", "ssl", "json", "hashlib", "zipfile", "tarfile", "http", "socket", "email",
+         "tempfile", "shutil", "subprocess", "typing", "re", "struct", "threading"}
+
+
+@POSIX_ONLY
+def test_a_cached_start_imports_nothing_heavy_not_even_signal(release, mirror_args, qtmcp_env):
+    """`python -X importtime` lists every module loaded before the launcher is
+    exec'd; -S keeps site's own imports out of the list. (Auto detection on a
+    cached start: test_detect.py checks it loads nothing new.)"""
+    fetch = run_qtmcp(mirror_args + ["--qt", "6.8", "fetch"])
+    assert fetch.returncode == 0, text(fetch.stderr)
+    args = ["--print-args", "x"]
+    cp = subprocess.run([sys.executable, "-S", "-X", "importtime", str(REPO / "qtmcp.py"), "--offline",
+                         "--qt", "6.8", "--"] + args, env=qtmcp_env, capture_output=True, timeout=60)
+    assert cp.returncode == 0, text(cp.stderr)
+    assert json.loads(cp.stdout) == args
+    loaded = {line.rsplit("|", 1)[1].strip().split(".")[0]
+              for line in text(cp.stderr).splitlines() if line.startswith("import time:") and "|" in line}
+    assert loaded, "importtime printed nothing: the test proves nothing"
+    assert not loaded & HEAVY, sorted(loaded & HEAVY)
