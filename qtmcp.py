@@ -2330,13 +2330,16 @@ def start_launcher(path: str, args: list[str], reporter: Reporter) -> int:
         pass
     if os.name == "nt":
         return run_child(path, args)
-    import signal
+    try:  # the C module, loaded at every start: `signal` would import 12 more
+        import _signal as signals
+    except ImportError:  # an interpreter without it
+        import signal as signals  # type: ignore[no-redef]
 
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # Python ignores it; the launcher must not
+    signals.signal(signals.SIGPIPE, signals.SIG_DFL)  # Python ignores it; the launcher must not
     try:
         os.execv(path, [path] + args)
     except OSError as error:
-        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        signals.signal(signals.SIGPIPE, signals.SIG_IGN)
         raise launch_failure(path, error) from None
     return 0  # not reached
 
