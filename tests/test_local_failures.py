@@ -301,6 +301,7 @@ def test_a_full_disk_is_a_local_error_at_every_write_and_the_install_is_untouche
             where = frame.f_code.co_name
             target = str(frame.f_locals.get("path", ""))
             if (stage == "unpacked file" and where == "write_file") or (
+                    stage == "manifest" and where == "open_new" and target.endswith("manifest.json")) or (
                     where == "write_atomically" and (
                         (stage == "SHA256SUMS copy" and target.endswith("SHA256SUMS"))
                         or (stage == ".current" and target.endswith(".current")))):
