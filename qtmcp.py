@@ -84,7 +84,7 @@ MAX_RATIO = 100  # bytes unpacked per byte of archive
 NAME_PART_MAX = 255  # bytes in one part of a member name
 NAME_MAX = 1024  # bytes in a whole member name
 TAR_HEADER_MAX = 1024 * 1024  # bytes of tar headers (pax, GNU long names) before one member
-TAIL_KEPT = 64 * 1024  # bytes of a tar stream kept to check where tarfile stopped
+INFLATE_INPUT = 256 * 1024  # compressed bytes of a tar.gz read at a time
 MAX_ENTRIES = 200_000  # entries in one archive (files, folders, links)
 MAX_DOWNLOAD = MAX_UNPACKED  # bytes of one downloaded file
 WINDOWS_RESERVED = frozenset(
@@ -3124,63 +3124,176 @@ def new_opener(https: bool):  # type: ignore[no-untyped-def]
 # Unpacking: every entry checked before it is written #########################
 
 
+IMPLIED, FOLDER, FILE, LINK = 1, 2, 3, 4  # kinds of names: IMPLIED is a folder only named inside others' names
+KINDS = {"dir": FOLDER, "file": FILE, "link": LINK}
+
+
+class NameTable:
+    """The names of an archive's entries as a case- and normalization-insensitive
+    file system sees them, with their kinds, in 16 bytes a name.
+
+    A name is kept as two 64-bit BLAKE2 digests keyed with a random key of this
+    run (no archive can be made whose names collide in them): that of its
+    collision key, with its kind in the 3 low bits, and that of its exact
+    spelling; in one open-addressing table, never over half full.
+    """
+
+    def __init__(self) -> None:
+        import array
+        import hashlib
+
+        self.key = os.urandom(16)
+        self.blake2b = hashlib.blake2b
+        self.slots = array.array("Q", bytes(16 * 1024))  # (key digest | kind, spelling digest); 0: free
+        self.used = 0
+        self.last: tuple[str, int, int] = ("", 0, 0)  # the key, digest and slot of the last find
+
+    def digest(self, text: str) -> int:
+        data = text.encode("utf-8", "surrogateescape")
+        return int.from_bytes(self.blake2b(data, digest_size=8, key=self.key).digest(), "little")
+
+    def find(self, key: str) -> int:
+        """The slot of collision key `key`: its own, or the free one it would take."""
+        if self.last[0] == key:
+            return self.last[2]
+        digest = self.digest(key) & -8
+        slots = self.slots
+        mask = len(slots) // 2 - 1
+        slot = (digest >> 3) & mask
+        while slots[2 * slot] and slots[2 * slot] & -8 != digest:
+            slot = (slot + 1) & mask
+        self.last = (key, digest, slot)
+        return slot
+
+    def get(self, path: str, key: str) -> tuple[int, bool]:
+        """(kind, whether spelled `path`) of the name whose collision key is `key`; kind 0: none."""
+        slot = self.find(key)
+        word = self.slots[2 * slot]
+        return word & 7, not word or self.slots[2 * slot + 1] == self.digest(path)
+
+    def put(self, path: str, key: str, kind: int) -> None:
+        """Record the name `path` (collision key `key`) as `kind`; an existing name keeps its spelling."""
+        slot = self.find(key)
+        slots = self.slots
+        if not slots[2 * slot]:
+            slots[2 * slot + 1] = self.digest(path)
+            self.used += 1
+        slots[2 * slot] = self.last[1] | kind
+        if 4 * self.used > len(slots):
+            self.grow()
+
+    def grow(self) -> None:
+        import array
+
+        old = self.slots
+        self.slots = slots = array.array("Q", bytes(16 * len(old)))
+        mask = len(slots) // 2 - 1
+        for number in range(0, len(old), 2):
+            word = old[number]
+            if word:
+                slot = (word >> 3) & mask
+                while slots[2 * slot]:
+                    slot = (slot + 1) & mask
+                slots[2 * slot], slots[2 * slot + 1] = word, old[number + 1]
+        self.last = ("", 0, 0)
+
+
 class TreeWriter:
     """Writes an archive's entries under `root`, refusing what the contract refuses.
 
-    It records each file's size and SHA-256 as it writes it (the manifest),
-    never writes through a link (links are made last, by finish()), and keeps
-    count of what was unpacked against the bomb limits.
+    It records each file's size and SHA-256 as it writes it, and each folder,
+    as lines of the manifest to come in `records` (a binary file; see
+    write_manifest), never writes through a link (links are made last, by
+    finish()), and keeps count of what was unpacked against the bomb limits.
+    Its memory does not grow with the files' sizes, and by 16 bytes a name
+    with their number.
     """
 
-    def __init__(self, root: str, windows: bool):
+    def __init__(self, root: str, windows: bool, records=None):  # type: ignore[no-untyped-def]
         self.root = root
         self.windows = windows
-        self.kinds: dict[str, str] = {}  # collision key -> "dir" | "file" | "link"
-        self.spelling: dict[str, str] = {}  # collision key -> the name as written
-        self.names: set[str] = set()  # names of the entries seen
-        self.files: dict[str, tuple[int, str]] = {}  # path -> (size, sha256)
+        self.records = records
+        self.names = NameTable()
+        self.entries = 0  # entries claimed
+        self.files = 0  # files written
+        self.parent: list[str] = []  # the folder of the last entry (checked and made)
+        self.top: str | None = None  # the first part of every name so far; "" once they differ
         self.links: list[tuple[list[str], str, list[str]]] = []  # (parts, target, resolved)
         self.total = 0
         self.packed: CountingReader | None = None  # a tar.gz's compressed bytes read so far
+        self.umask = os.umask(0o022)
+        os.umask(self.umask)
 
     def claim(self, name: str, kind: str) -> list[str]:
-        """Check a new entry's name against those before it; return its parts."""
+        """Check a new entry's name against those before it; return its parts.
+
+        The folders it names (the entry itself, for a folder) are made.
+        """
         parts = member_parts(name, kind == "dir", self.windows)
-        path = "/".join(parts)
-        if len(self.names) >= MAX_ENTRIES:
+        if self.entries >= MAX_ENTRIES:
             raise ArchiveError(f"archive refused: over {MAX_ENTRIES} entries")
         if not parts:
             return parts  # the root folder, as `tar -C dir .` writes it
-        if path in self.names:
-            raise ArchiveError(f"unsafe archive: two entries named {path!r}")
-        for depth in range(1, len(parts) + 1):
+        path = "/".join(parts)
+        new_folder = ""
+        for depth in range(len(parts) if parts[:-1] == self.parent else 1, len(parts) + 1):
+            spelled = path if depth == len(parts) else "/".join(parts[:depth])
             key = collision_key(parts[:depth])
-            spelled = "/".join(parts[:depth])
-            seen = self.kinds.get(key)
-            if seen is not None and self.spelling[key] != spelled:
+            seen, same = self.names.get(spelled, key)
+            if not same:
                 raise ArchiveError(
-                    f"unsafe archive: {spelled!r} and {self.spelling[key]!r} differ only in case "
+                    f"unsafe archive: {spelled!r} and an earlier entry differ only in case "
                     "or Unicode normalization"
                 )
             if depth < len(parts):
-                if seen == "link":
+                if seen == LINK:
                     raise ArchiveError(f"unsafe archive: {path!r} would be written through a link")
-                if seen == "file":
+                if seen == FILE:
                     raise ArchiveError(f"unsafe archive: {path!r} needs a folder where a file is")
-                self.kinds[key], self.spelling[key] = "dir", spelled
-            elif seen is not None and not (seen == "dir" and kind == "dir"):
-                raise ArchiveError(f"unsafe archive: {path!r} would replace a {seen} with a {kind}")
-        key = collision_key(parts)
-        self.kinds[key], self.spelling[key] = kind, path
-        self.names.add(path)
+                if not seen:
+                    self.names.put(spelled, key, IMPLIED)
+                    self.record_folder(spelled)
+                    new_folder = spelled
+            elif seen == IMPLIED and kind == "dir":
+                self.names.put(spelled, key, FOLDER)
+            elif seen:
+                if seen != IMPLIED:
+                    raise ArchiveError(f"unsafe archive: two entries named {path!r}")
+                raise ArchiveError(f"unsafe archive: {path!r} would replace a dir with a {kind}")
+            else:
+                self.names.put(spelled, key, KINDS[kind])
+                if kind == "dir":
+                    self.record_folder(spelled)
+                    new_folder = spelled
+        self.entries += 1
+        if new_folder:
+            self.make_dirs(self.path_of(new_folder.split("/")))
+        self.parent = parts if kind == "dir" else parts[:-1]
+        self.top = parts[0] if self.top in (None, parts[0]) else ""
         return parts
+
+    def kind_of(self, parts: list[str]) -> int:
+        """The kind of the entry named exactly `parts` (0: none)."""
+        kind, same = self.names.get("/".join(parts), collision_key(parts))
+        return kind if same else 0
 
     def path_of(self, parts: list[str]) -> str:
         return os.path.join(self.root, *parts)
 
+    def record(self, line: str) -> None:
+        if self.records is not None:
+            try:
+                self.records.write(line.encode("utf-8"))
+            except OSError as error:
+                raise local_failure(error, self.root) from None
+
+    def record_folder(self, path: str) -> None:
+        from json.encoder import encode_basestring
+
+        self.record(encode_basestring(path) + "\n")
+
     def add_dir(self, name: str) -> None:
-        parts = self.claim(name, "dir")
-        self.make_dirs(self.path_of(parts))
+        self.claim(name, "dir")
 
     def add_file(self, name: str, mode: int, source) -> None:  # type: ignore[no-untyped-def]
         """Write a regular file from `source` (a reader), hashing it as it goes."""
@@ -3189,14 +3302,15 @@ class TreeWriter:
     def write_file(self, parts: list[str], mode: int, source) -> None:  # type: ignore[no-untyped-def]
         """Write and record the file at `parts` (already claimed), within the limits."""
         import hashlib
+        from json.encoder import encode_basestring
 
         path = self.path_of(parts)
-        self.make_dirs(os.path.dirname(path))
         digest = hashlib.sha256()
         size = 0
+        mode = 0o755 if mode & 0o111 else 0o644
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
         try:
-            with os.fdopen(os.open(path, flags, 0o600), "wb") as out:
+            with os.fdopen(os.open(path, flags, mode), "wb") as out:
                 while True:
                     chunk = source.read(CHUNK)
                     if not chunk:
@@ -3211,10 +3325,13 @@ class TreeWriter:
                         )
                     digest.update(chunk)
                     out.write(chunk)
-            os.chmod(path, 0o755 if mode & 0o111 else 0o644)
+            if mode & self.umask:
+                os.chmod(path, mode)
         except OSError as error:
             raise local_failure(error, path) from None
-        self.files["/".join(parts)] = (size, digest.hexdigest())
+        self.files += 1
+        self.record(f'{{"path": {encode_basestring("/".join(parts))}, "size": {size}, '
+                    f'"sha256": "{digest.hexdigest()}"}}\n')
 
     def add_symlink(self, name: str, target: str) -> None:
         parts = self.claim(name, "link")
@@ -3225,10 +3342,10 @@ class TreeWriter:
 
         The copy is written like any file, so it counts against the limits.
         """
-        target_path = "/".join(member_parts(target, False, self.windows))
-        if target_path not in self.files:
+        target_parts = member_parts(target, False, self.windows)
+        if self.kind_of(target_parts) != FILE:
             raise ArchiveError(f"unsafe archive: hard link {name!r} to {target!r}, not an earlier file")
-        source_path = self.path_of(target_path.split("/"))
+        source_path = self.path_of(target_parts)
         try:
             source = open(source_path, "rb")
             mode = os.fstat(source.fileno()).st_mode
@@ -3254,7 +3371,7 @@ class TreeWriter:
             climbs_to = len(parts) - 1 - target_words(target)[0]  # depth the target climbs to
             if resolved[: len(prefix)] != prefix or climbs_to < len(prefix):
                 raise ArchiveError(f"unsafe link {'/'.join(parts)!r} -> {target!r}: leads out of the build")
-            is_dir = self.kinds.get(collision_key(resolved)) == "dir"
+            is_dir = self.names.get("", collision_key(resolved))[0] in (IMPLIED, FOLDER)
             try:
                 os.symlink(target, self.path_of(parts), target_is_directory=is_dir)
             except OSError as error:
@@ -3270,7 +3387,8 @@ class TreeWriter:
         """Copy a file or folder tree of the build to `parts`, as if unpacked there."""
         if os.path.isdir(source):
             self.make_dirs(self.path_of(parts))
-            self.kinds[collision_key(parts)], self.spelling[collision_key(parts)] = "dir", "/".join(parts)
+            self.names.put("/".join(parts), collision_key(parts), FOLDER)
+            self.record_folder("/".join(parts))
             for name in sorted(os.listdir(source)):
                 self.copy_counted(os.path.join(source, name), parts + [name])
         elif os.path.isfile(source):
@@ -3282,16 +3400,11 @@ class TreeWriter:
 
         LocalError if the archive has no launcher.
         """
-        if launcher in self.files or any(p == [launcher] for p, _, _ in self.links):
+        if self.kind_of([launcher]) in (FILE, LINK):
             return []
-        tops = {name.split("/")[0] for name in self.names}
-        if len(tops) == 1:
-            top = tops.pop()
-            inside = f"{top}/{launcher}"
-            if self.kinds.get(collision_key([top])) == "dir" and (
-                inside in self.files or any("/".join(p) == inside for p, _, _ in self.links)
-            ):
-                return [top]
+        if self.top and self.kind_of([self.top]) in (IMPLIED, FOLDER) and \
+                self.kind_of([self.top, launcher]) in (FILE, LINK):
+            return [self.top]
         raise LocalError(f"the archive has no {launcher} at its root or in its one top-level folder")
 
 
@@ -3323,33 +3436,116 @@ class CountingReader:
         return data
 
 
-class RatioGuard:
-    """The unpacked stream of a tar.gz: refuses a bomb as it is read.
+class TarStream:
+    """The unpacked bytes of a tar.gz, read once from the start: refuses a bomb as it is read.
 
-    `limit` is the stream position past which reading is refused: the unpack
+    tarfile reads the headers through read(), tell() and a seek() that only
+    goes forward; the unpack loop reads each member's data through data(),
+    which hands over the inflated chunks without copying them. zlib checks the
+    gzip trailers (CRC-32 and length); gzip members may follow one another.
+    `limit` is the stream position past which tarfile may not read: the unpack
     loop moves it past each member's data plus TAR_HEADER_MAX, so that no
     header (a pax or GNU long-name record is read whole) can take more memory.
     """
 
-    def __init__(self, unpacked, packed: CountingReader):  # type: ignore[no-untyped-def]
-        self.unpacked = unpacked
-        self.packed = packed
-        self.count = 0
+    def __init__(self, raw):  # type: ignore[no-untyped-def]
+        import zlib
+
+        self.packed = CountingReader(raw)
+        self.new_inflate = lambda: zlib.decompressobj(16 + zlib.MAX_WBITS)  # gzip
+        self.inflate = self.new_inflate()
+        self.chunk = b""  # the inflated bytes being read
+        self.at = 0  # how much of them were read
+        self.pos = 0  # bytes read from the stream
+        self.count = 0  # bytes inflated
         self.limit = TAR_HEADER_MAX
-        self.tail = b""  # the last bytes read, to check where tarfile stopped
+        self.tail = b""  # what the last read() returned, to check where tarfile stopped
+
+    def inflated(self) -> bytes:
+        """The next inflated bytes (at most CHUNK), b"" at the end of the archive."""
+        while True:
+            inflate = self.inflate
+            if inflate.eof:  # one gzip member ended: zeros, the end, or another member follow
+                rest = inflate.unused_data.lstrip(b"\0")
+                while not rest:
+                    rest = self.packed.read(INFLATE_INPUT)
+                    if not rest:
+                        return b""
+                    rest = rest.lstrip(b"\0")
+                self.inflate = self.new_inflate()
+                data = self.inflate.decompress(rest, CHUNK)
+            elif inflate.unconsumed_tail:
+                data = inflate.decompress(inflate.unconsumed_tail, CHUNK)
+            else:
+                raw = self.packed.read(INFLATE_INPUT)
+                if not raw:
+                    raise EOFError("the gzip stream ends before its end marker")
+                data = inflate.decompress(raw, CHUNK)
+            if data:
+                self.count += len(data)
+                if self.count > RATIO_GRACE and self.count > MAX_RATIO * self.packed.count:
+                    raise ArchiveError(
+                        f"archive refused: a decompression bomb (over {MAX_RATIO} bytes unpacked per byte)"
+                    )
+                if self.count > MAX_UNPACKED + 64 * 1024 * 1024:
+                    raise ArchiveError(f"archive refused: it unpacks to over {human_size(MAX_UNPACKED)}")
+                return data
+
+    def data(self, size: int) -> bytes:
+        """Up to `size` bytes (at least one, b"" at the end): whole chunks where it can."""
+        if self.at >= len(self.chunk):
+            self.chunk, self.at = self.inflated(), 0
+        if self.at == 0 and size >= len(self.chunk):
+            piece = self.chunk
+        else:
+            piece = self.chunk[self.at:self.at + size]
+        self.at += len(piece)
+        self.pos += len(piece)
+        return piece
 
     def read(self, size: int = -1) -> bytes:
-        if self.count >= self.limit:
+        """`size` bytes for tarfile (fewer only at the end), never past `limit`."""
+        size = CHUNK if size < 0 else size
+        if self.pos + size > self.limit:
             raise ArchiveError(f"archive refused: a tar header over {human_size(TAR_HEADER_MAX)}")
-        data = self.unpacked.read(size if 0 <= size <= CHUNK else CHUNK)
-        self.count += len(data)
-        self.tail = (self.tail + data[-TAIL_KEPT:])[-TAIL_KEPT:]
-        if self.count > RATIO_GRACE and self.count > MAX_RATIO * max(self.packed.count, 1):
-            raise ArchiveError(
-                f"archive refused: a decompression bomb (over {MAX_RATIO} bytes unpacked per byte)"
-            )
-        if self.count > MAX_UNPACKED + 64 * 1024 * 1024:
-            raise ArchiveError(f"archive refused: it unpacks to over {human_size(MAX_UNPACKED)}")
+        pieces = []
+        while size > 0:
+            piece = self.data(size)
+            if not piece:
+                break
+            pieces.append(piece)
+            size -= len(piece)
+        self.tail = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        return self.tail
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        """Forward only, within `limit` (tarfile skips the padding after a member's data)."""
+        if whence != 0 or offset < self.pos:
+            raise OSError("a tar.gz stream cannot seek back")
+        if offset > self.limit:
+            raise ArchiveError(f"archive refused: a tar header over {human_size(TAR_HEADER_MAX)}")
+        while self.pos < offset and self.data(offset - self.pos):
+            pass
+        return self.pos
+
+
+class MemberReader:
+    """Reads the `size` bytes of one tar member's data from a TarStream."""
+
+    def __init__(self, stream: TarStream, size: int):
+        self.stream = stream
+        self.left = size
+
+    def read(self, size: int = -1) -> bytes:
+        if self.left <= 0:
+            return b""
+        data = self.stream.data(min(self.left, CHUNK if size < 0 else size))
+        if not data:
+            raise EOFError("the tar.gz archive ends inside a member")
+        self.left -= len(data)
         return data
 
 
@@ -3366,18 +3562,20 @@ def archive_kind(path: str) -> str:
 
 def unpack_archive(path: str, writer: TreeWriter) -> None:
     """Unpack a zip or tar.gz into `writer`; ArchiveError if it is unreadable."""
-    import tarfile
-    import zipfile
     import zlib
 
     kind = archive_kind(path)
-    unreadable = (OSError, EOFError, zlib.error, zipfile.BadZipFile, tarfile.TarError,
-                  ValueError, RuntimeError, NotImplementedError)
+    if kind == "zip":
+        import zipfile
+
+        unpack, malformed = unpack_zip, zipfile.BadZipFile
+    else:
+        import tarfile
+
+        unpack, malformed = unpack_tar_gz, tarfile.TarError
+    unreadable = (malformed, OSError, EOFError, zlib.error, ValueError, RuntimeError, NotImplementedError)
     try:
-        if kind == "zip":
-            unpack_zip(path, writer)
-        else:
-            unpack_tar_gz(path, writer)
+        unpack(path, writer)
     except unreadable as error:
         raise ArchiveError(f"cannot read the {kind} archive: {describe_error(error)}") from None
 
@@ -3512,51 +3710,107 @@ def unpack_zip(path: str, writer: TreeWriter) -> None:
                 raise ArchiveError(f"archive refused: {info.filename!r} is not a file, folder or link")
 
 
+def quick_tar_info():  # type: ignore[no-untyped-def]
+    """tarfile.TarInfo whose frombuf() is faster for the common header.
+
+    For a header whose numbers are octal, whose checksum is the unsigned one
+    and that is no old GNU sparse header, it sets exactly what tarfile's
+    frombuf() sets (its code is the same in Python 3.9 to 3.13); any other
+    header, and every error, goes to tarfile's own.
+    """
+    import struct
+    import tarfile
+
+    fields = struct.Struct("100s8s8s8s12s12s8sc100s8x32s32s8s8s155s12x").unpack
+
+    def number(field: bytes) -> int:
+        if field[0] in (0o200, 0o377):  # base-256
+            raise ValueError(field)
+        return int(field.split(b"\0", 1)[0].strip() or b"0", 8)
+
+    def text(field: bytes, encoding: str, errors: str) -> str:
+        return field.split(b"\0", 1)[0].decode(encoding, errors)
+
+    class QuickTarInfo(tarfile.TarInfo):
+        __slots__ = ()
+
+        @classmethod
+        def frombuf(cls, buf, encoding, errors):  # type: ignore[no-untyped-def]
+            try:
+                if len(buf) != tarfile.BLOCKSIZE or buf[156:157] == tarfile.GNUTYPE_SPARSE:
+                    raise ValueError("not a common header")
+                (name, mode, uid, gid, size, mtime, chksum, kind, linkname, uname, gname,
+                 devmajor, devminor, prefix) = fields(buf)
+                chksum = number(chksum)
+                if chksum != 256 + sum(buf) - sum(buf[148:156]):
+                    raise ValueError("not the unsigned checksum")
+                obj = cls()
+                obj.name = text(name, encoding, errors)
+                obj.mode, obj.uid, obj.gid = number(mode), number(uid), number(gid)
+                obj.size, obj.mtime, obj.chksum, obj.type = number(size), number(mtime), chksum, kind
+                obj.linkname = text(linkname, encoding, errors)
+                obj.uname, obj.gname = text(uname, encoding, errors), text(gname, encoding, errors)
+                obj.devmajor, obj.devminor = number(devmajor), number(devminor)
+                prefix = text(prefix, encoding, errors)
+            except ValueError:
+                return super().frombuf(buf, encoding, errors)
+            if obj.type == tarfile.AREGTYPE and obj.name.endswith("/"):
+                obj.type = tarfile.DIRTYPE
+            if obj.isdir():
+                obj.name = obj.name.rstrip("/")
+            if prefix and obj.type not in tarfile.GNU_TYPES:
+                obj.name = prefix + "/" + obj.name
+            return obj
+
+    return QuickTarInfo
+
+
 def unpack_tar_gz(path: str, writer: TreeWriter) -> None:
-    import gzip
     import tarfile
 
     with open(path, "rb") as raw:
-        packed = CountingReader(raw)
-        writer.packed = packed
-        with gzip.GzipFile(fileobj=packed, mode="rb") as unpacked:
-            stream = RatioGuard(unpacked, packed)
-            with tarfile.open(fileobj=stream, mode="r|") as archive:  # type: ignore[arg-type]
-                for member in archive:
-                    archive.members = []  # tarfile keeps every member otherwise
-                    data_end = member.offset_data + -(-member.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
-                    stream.limit = data_end + TAR_HEADER_MAX + tarfile.RECORDSIZE
-                    if member.issparse():
-                        raise ArchiveError(f"archive refused: {member.name!r} is a sparse file")
-                    if member.isdir():
-                        writer.add_dir(member.name)
-                    elif member.issym():
-                        writer.add_symlink(member.name, member.linkname)
-                    elif member.islnk():
-                        writer.add_hardlink(member.name, member.linkname)
-                    elif member.isreg():
-                        writer.add_file(member.name, member.mode, archive.extractfile(member))
-                    else:
-                        raise ArchiveError(
-                            f"archive refused: {member.name!r} is not a file, folder or link"
-                        )
-                check_tar_end(stream, archive.offset)
+        stream = TarStream(raw)
+        writer.packed = stream.packed
+        archive = tarfile.TarFile(fileobj=stream, mode="r", tarinfo=quick_tar_info())  # type: ignore[arg-type]
+        for member in archive:
+            archive.members = []  # tarfile keeps every member otherwise
+            data_end = member.offset_data + -(-member.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+            stream.limit = data_end + TAR_HEADER_MAX + tarfile.RECORDSIZE
+            if member.issparse():
+                raise ArchiveError(f"archive refused: {member.name!r} is a sparse file")
+            if member.isdir():
+                writer.add_dir(member.name)
+            elif member.issym():
+                writer.add_symlink(member.name, member.linkname)
+            elif member.islnk():
+                writer.add_hardlink(member.name, member.linkname)
+            elif member.isreg():
+                if stream.pos != member.offset_data:
+                    raise ArchiveError(f"cannot read the tar.gz archive: {member.name!r} is not where its header says")
+                writer.add_file(member.name, member.mode, MemberReader(stream, member.size))
+            else:
+                raise ArchiveError(
+                    f"archive refused: {member.name!r} is not a file, folder or link"
+                )
+        check_tar_end(stream, archive.offset)
 
 
-def check_tar_end(stream: RatioGuard, end: int) -> None:
-    """After the last member: only zeros to the end, and a sound gzip trailer.
+def check_tar_end(stream: TarStream, end: int) -> None:
+    """After the last member: only zeros to the end, and sound gzip trailers.
 
     tarfile ends quietly at a damaged header; this makes that an error.
     """
-    seen = stream.count - end
+    seen = stream.pos - end
     if seen > len(stream.tail):
         raise ArchiveError("cannot read the tar.gz archive: it ends in a damaged header")
-    stream.limit = stream.count + TAR_HEADER_MAX
+    stream.limit = stream.pos + TAR_HEADER_MAX
     rest = stream.tail[len(stream.tail) - seen:] if seen > 0 else b""
     while True:
         if rest.strip(b"\0"):
             raise ArchiveError("cannot read the tar.gz archive: data after its end, or a damaged header")
-        rest = stream.read(CHUNK)
+        if stream.pos > stream.limit:
+            raise ArchiveError(f"archive refused: a tar header over {human_size(TAR_HEADER_MAX)}")
+        rest = stream.data(CHUNK)
         if not rest:
             return
 
@@ -3890,26 +4144,43 @@ def list_dir(path: str) -> list[str]:
         return []
 
 
-def manifest_bytes(info: dict, writer: TreeWriter, prefix: list[str]) -> bytes:  # type: ignore[type-arg]
-    """The manifest: where the build came from and every file it installed."""
-    import json
+def write_manifest(path: str, info: dict, records: str, links: list, prefix: list[str]) -> None:  # type: ignore[type-arg]
+    """The manifest: where the build came from and every file, link and folder it installed.
 
-    cut = len(prefix)
-    files = [
-        {"path": "/".join(path.split("/")[cut:]), "size": size, "sha256": digest}
-        for path, (size, digest) in sorted(writer.files.items())
-    ]
-    links = [{"path": "/".join(parts[cut:]), "target": target} for parts, target, _ in writer.links]
-    dirs = sorted(
-        writer.spelling[key].split("/", cut)[-1]
-        for key, kind in writer.kinds.items()
-        if kind == "dir" and len(writer.spelling[key].split("/")) > cut
-    )
-    return json.dumps(
-        dict(info, format=1, files=files, links=sorted(links, key=lambda l: l["path"]), dirs=dirs),
-        indent=1,
-        ensure_ascii=True,  # names that are not UTF-8 (a mirror path) round-trip as escapes
-    ).encode("utf-8")
+    The files and folders are the lines TreeWriter wrote to the file `records`
+    as it went, with the one top-level folder `prefix` cut off, copied a line
+    at a time: memory does not grow with the build. One entry a line.
+    """
+    import json
+    from json.encoder import encode_basestring_ascii as quoted
+
+    cut = quoted("/".join(prefix) + "/")[1:-1].encode() if prefix else b""
+
+    def records_starting(opening: bytes):  # type: ignore[no-untyped-def]
+        """The records of files (`{"path": "`) or folders (`"`) under the prefix, cut."""
+        lines.seek(0)
+        for line in lines:
+            if line.startswith(opening + cut):  # never the top-level folder itself
+                yield opening + line[len(opening) + len(cut):].rstrip(b"\n")
+
+    def write_list(items) -> None:  # type: ignore[no-untyped-def]
+        separator = b"\n"
+        for item in items:
+            out.write(separator + item)
+            separator = b",\n"
+
+    shown = sorted(({"path": "/".join(parts[len(prefix):]), "target": target} for parts, target, _ in links),
+                   key=lambda link: link["path"])
+    with open_new(path) as out, open(records, "rb") as lines:
+        out.write(json.dumps(dict(info, format=1))[:-1].encode() + b', "files": [')
+        write_list(records_starting(b'{"path": "'))
+        out.write(b'],\n"links": [')
+        write_list(json.dumps(link).encode() for link in shown)
+        out.write(b'],\n"dirs": [')
+        write_list(records_starting(b'"'))
+        out.write(b"]}\n")
+        out.flush()
+        os.fsync(out.fileno())
 
 
 def install_tree(work: str, archive: str, final: str, info: dict, os_name: str) -> None:  # type: ignore[type-arg]
@@ -3918,21 +4189,22 @@ def install_tree(work: str, archive: str, final: str, info: dict, os_name: str) 
 
     unpacked = os.path.join(work, "unpack")
     staged = os.path.join(work, "install")
+    records = os.path.join(work, "records")
     make_dirs(unpacked)
     make_dirs(staged)
-    writer = TreeWriter(unpacked, windows=os_name == "windows" or os.name == "nt")
-    unpack_archive(archive, writer)
-    prefix = writer.top_folder(launcher_name(os_name))
-    writer.finish(prefix)
+    try:
+        with open_new(records) as listing:
+            writer = TreeWriter(unpacked, windows=os_name == "windows" or os.name == "nt", records=listing)
+            unpack_archive(archive, writer)
+            prefix = writer.top_folder(launcher_name(os_name))
+            writer.finish(prefix)
+    except OSError as error:  # the records' own file (the rest is checked where it is written)
+        raise local_failure(error, records) from None
     info = dict(info, launcher=f"{BUILD_DIR}/{launcher_name(os_name)}",
                 installed=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-    data = manifest_bytes(info, writer, prefix)
     try:
         os.rename(os.path.join(unpacked, *prefix), os.path.join(staged, BUILD_DIR))
-        with open_new(os.path.join(staged, MANIFEST_NAME)) as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
+        write_manifest(os.path.join(staged, MANIFEST_NAME), info, records, writer.links, prefix)
     except OSError as error:
         raise local_failure(error, staged) from None
     if os.path.exists(final):  # an install whose launcher went missing, or a repair

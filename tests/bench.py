@@ -4,12 +4,15 @@
     python tests/bench.py cached     # the cached start only
     python tests/bench.py first      # the first start with a 100 MB archive only
     python tests/bench.py auto       # a cached start with --qt auto against one with --qt
+    python tests/bench.py small      # the first start with 10,000 small files (on tmpfs)
 
-Cached start: `qtmcp ... -- ARGS` whose launcher exits at once (a copy of
-/bin/true), against running that launcher directly; installed form (the module
-imported from cached bytecode, as a console script does) and vendored form
-(`python qtmcp.py`, compiled at every start), both with `python -S` so that
-site-packages' start-up hooks do not hide qtmcp's own cost.
+Cached start: every form a user puts into a client (the installed console
+script, the module from bytecode, the vendored file run as a script and
+imported from bytecode, `uvx`, `pipx run`), from a warm cache, with a
+launcher that exits at once (a copy of /bin/true), in interleaved runs; with
+the floor (`python -S -c pass`) and the launcher run directly. pipx and uv
+are installed into a temporary venv when missing: tools of the bench, not
+dependencies of qtmcp. The wheel is built from this checkout.
 
 Auto: the cached start (installed form) reading the Qt version from the
 application (no --qt) against the same start with --qt, interleaved runs
@@ -81,40 +84,77 @@ def median_ms(argv: list[str], env: dict[str, str], runs: int) -> float:
     return statistics.median(spawned_ms(argv, env) for _ in range(runs))
 
 
-def bench_cached(work: Path, runs: int = 40) -> None:
+def tool_venv(work: Path) -> Path:
+    """A venv holding the bench's tools (pipx, uv), installed from PyPI: not dependencies of qtmcp."""
+    venv = work / "tools"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
+    subprocess.run(pip + ["pipx", "uv"], check=True)
+    return venv / "bin"
+
+
+def bench_cached(work: Path, runs: int = 30) -> None:
+    """Every form a user puts into a client, from a warm cache, interleaved runs."""
     true = shutil.which("true") or "/bin/true"
     members = [Entry("qtmcp-launcher", Path(true).read_bytes(), 0o755)]
     release = build_release(work / "mirror", TAG, [_spec("6.8", members)])
     cache = work / "cache"
     env = clean_env(cache_dir=cache)
     env["QTMCP_RELEASE"] = TAG
-    env.pop("PYTHONDONTWRITEBYTECODE", None)  # the installed form runs from cached bytecode
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # the installed forms run from cached bytecode
+    for name in ("PIPX_HOME", "PIPX_BIN_DIR", "UV_CACHE_DIR", "UV_TOOL_DIR"):
+        env[name] = str(work / name.lower())
     with serve(release.root) as server:
         subprocess.run([sys.executable, str(QTMCP), "--mirror", server.url, "--qt", "6.8", "fetch"],
                        env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     launcher = release.host_build("6.8").launcher_path(cache, TAG)
-    vendored = work / "vendored" / "qtmcp.py"
-    vendored.parent.mkdir()
-    shutil.copy(QTMCP, vendored)
-    qt_args = ["--qt", "6.8", "--", "an-argument"]
-    installed = [sys.executable, "-S", "-c",
-                 f"import sys; sys.path.insert(0, {str(REPO)!r}); import qtmcp; sys.exit(qtmcp.main())"]
-    subprocess.run(installed + qt_args, env=env, check=True)  # writes __pycache__ (cached bytecode)
-    figures = {
-        "python -S -c pass (floor)": median_ms([sys.executable, "-S", "-c", "pass"], env, runs),
-        "launcher directly": median_ms([str(launcher), "an-argument"], env, runs),
-        "installed: python -S -c 'import qtmcp; qtmcp.main()' --qt 6.8 -- ARGS":
-            median_ms(installed + qt_args, env, runs),
-        "vendored: python -S qtmcp.py --qt 6.8 -- ARGS":
-            median_ms([sys.executable, "-S", str(vendored)] + qt_args, env, runs),
+    python = os.path.realpath(sys.executable)  # the real interpreter, not a shim
+    vendored = work / "vendored"
+    vendored.mkdir()
+    shutil.copy(QTMCP, vendored / "qtmcp.py")
+    wheels = work / "wheels"
+    subprocess.run([python, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(REPO)], check=True)
+    wheel = str(next(wheels.glob("*.whl")))
+    venv = work / "venv"
+    subprocess.run([python, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", wheel], check=True)
+    tools = {name: shutil.which(name) for name in ("pipx", "uvx")}
+    if not all(tools.values()):
+        bin_dir = tool_venv(work)
+        tools = {name: tools[name] or str(bin_dir / name) for name in tools}
+    args = ["--qt", "6.8", "--", "an-argument"]
+    from_bytecode = f"import sys; sys.path.insert(0, {str(vendored)!r}); import qtmcp; sys.exit(qtmcp.main())"
+    venv_python = str(venv / "bin" / "python")  # a clean site: only qtmcp in its site-packages
+    site_packages = str(next((venv / "lib").glob("python*/site-packages")))
+    forms = {
+        "python -S -c pass (the floor)": [python, "-S", "-c", "pass"],
+        "the launcher alone": [str(launcher), "an-argument"],
+        "venv python -c pass (a clean venv's site)": [venv_python, "-c", "pass"],
+        "installed: qtmcp (pip's console script)": [str(venv / "bin" / "qtmcp")] + args,
+        "installed, no wrapper: python -S -c 'import qtmcp; sys.exit(qtmcp.main())'":
+            [venv_python, "-S", "-c", from_bytecode.replace(str(vendored), site_packages)] + args,
+        "vendored: python qtmcp.py": [venv_python, str(vendored / "qtmcp.py")] + args,
+        "vendored: python -S qtmcp.py": [venv_python, "-S", str(vendored / "qtmcp.py")] + args,
+        "vendored from bytecode: python -c 'import sys; sys.path.insert(0, DIR); import qtmcp; ...'":
+            [venv_python, "-c", from_bytecode] + args,
+        "vendored from bytecode, python -S": [venv_python, "-S", "-c", from_bytecode] + args,
+        "uvx --offline --from WHEEL qtmcp": [tools["uvx"], "--offline", "--from", wheel, "qtmcp"] + args,
+        "pipx run --spec WHEEL qtmcp": [tools["pipx"], "run", "--spec", wheel, "qtmcp"] + args,
     }
-    print(f"cached start, median of {runs} runs ({HOST_PLATFORM}, Python {sys.version.split()[0]}):")
+    for argv in forms.values():  # warm-up: bytecode written, uv's and pipx's caches filled
+        subprocess.run(argv, env=env, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    times: dict[str, list[float]] = {name: [] for name in forms}
+    for _ in range(runs):
+        for name, argv in forms.items():
+            times[name].append(spawned_ms(argv, env))
+    figures = {name: statistics.median(values) for name, values in times.items()}
+    direct = figures["the launcher alone"]
+    floor = figures["python -S -c pass (the floor)"]
+    print(f"cached start, launcher `exit 0`, median of {runs} interleaved runs "
+          f"({HOST_PLATFORM}, Python {sys.version.split()[0]}):")
+    print("      ms   over the launcher   over floor+launcher   form")
     for name, value in figures.items():
-        print(f"  {value:7.1f} ms  {name}")
-    direct = figures["launcher directly"]
-    for form in ("installed", "vendored"):
-        value = next(v for k, v in figures.items() if k.startswith(form))
-        print(f"  {form}: qtmcp adds {value - direct:.1f} ms to the launcher's own start")
+        print(f"  {value:7.1f}   {value - direct:+8.1f}          {value - direct - floor:+8.1f}          {name}")
 
 
 def bench_auto(work: Path, rounds: int = 150) -> None:
@@ -178,10 +218,15 @@ def bench_auto(work: Path, rounds: int = 150) -> None:
         print(f"  {statistics.median(samples):7.3f} ms  read_app() in-process, {label} (median of 300)")
 
 
-def bench_first(work: Path, runs: int = 3) -> None:
-    size = 100 * 1024 * 1024
-    members = [Entry("qtmcp-launcher", b"#!/bin/sh\nexit 0\n", 0o755),
-               Entry("payload.bin", os.urandom(size))]
+def bench_first(work: Path, runs: int = 3, files: int = 0) -> None:
+    """One archive of 100 MiB of random bytes, or (`files`) of that many small text files."""
+    members = [Entry("qtmcp-launcher", b"#!/bin/sh\nexit 0\n", 0o755)]
+    if files:
+        words = [os.urandom(6).hex() for _ in range(500)]
+        members += [Entry(f"qml/Module{n // 100}/File{n}.qml", " ".join(words[(n + k) % 500] for k in range(40)).encode())
+                    for n in range(files - 1)]
+    else:
+        members.append(Entry("payload.bin", os.urandom(100 * 1024 * 1024)))
     release = build_release(work / "mirror", TAG, [_spec("6.8", members)])
     build = release.host_build("6.8")
     qtmcp_times, tool_times, peaks = [], [], []
@@ -191,7 +236,9 @@ def bench_first(work: Path, runs: int = 3) -> None:
             cache = work / f"cache{run}"
             env = clean_env(cache_dir=cache)
             env["QTMCP_RELEASE"] = TAG
-            seconds, peak = timed([sys.executable, str(QTMCP), "--mirror", server.url, "--qt", "6.8", "fetch"], env)
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            installed = f"import sys; sys.path.insert(0, {str(REPO)!r}); import qtmcp; sys.exit(qtmcp.main())"
+            seconds, peak = timed([sys.executable, "-c", installed, "--mirror", server.url, "--qt", "6.8", "fetch"], env)
             qtmcp_times.append(seconds)
             peaks.append(peak)
             shutil.rmtree(cache)
@@ -202,7 +249,8 @@ def bench_first(work: Path, runs: int = 3) -> None:
             tool_times.append(timed(["sh", "-c", script], env)[0])
             shutil.rmtree(target)
     ours, theirs = statistics.median(qtmcp_times), statistics.median(tool_times)
-    print(f"first start, 100 MiB archive ({build.size / 2**20:.0f} MiB tar.gz), median of {runs} runs:")
+    what = f"{files} small files" if files else "100 MiB of random bytes"
+    print(f"first start, {what} ({build.size / 2**20:.1f} MiB tar.gz), median of {runs} runs:")
     print(f"  {ours:6.2f} s  qtmcp fetch (download, verify, unpack, manifest, rename)")
     print(f"  {theirs:6.2f} s  curl -o + sha256sum + tar xzf")
     print(f"  ratio {ours / theirs:.2f}x; qtmcp's peak memory (max RSS) {max(peaks) / 1024:.1f} MiB")
@@ -226,6 +274,10 @@ def main() -> int:
             bench_auto(Path(tmp) / "auto")
         if which in ("all", "first"):
             bench_first(Path(tmp) / "first")
+        if which in ("all", "small"):  # on tmpfs where there is one: a disk's discard on delete is no measure
+            shm = Path("/dev/shm")
+            with tempfile.TemporaryDirectory(prefix="qtmcp-bench-", dir=str(shm) if shm.is_dir() else None) as small:
+                bench_first(Path(small) / "small", runs=3, files=10_000)
     return 0
 
 

@@ -427,18 +427,16 @@ if point.startswith("after-files-"):
     real_add_file = qtmcp.TreeWriter.add_file
 
     def add_file(self, *a, **k):
-        if len(self.files) >= limit:
+        if self.files >= limit:
             die()
         return real_add_file(self, *a, **k)
 
     qtmcp.TreeWriter.add_file = add_file
 elif point == "before-manifest":
-    real_manifest_bytes = qtmcp.manifest_bytes
-
-    def manifest_bytes(*a, **k):
+    def write_manifest(*a, **k):
         die()
 
-    qtmcp.manifest_bytes = manifest_bytes
+    qtmcp.write_manifest = write_manifest
 elif point in ("before-final-rename", "after-final-rename"):
     def rename(src, dst, *a, **k):
         if is_final_install(dst) and os.path.basename(os.fspath(src)) == "install":

@@ -13,6 +13,8 @@ count limit.
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import os
 import struct
 import zlib
@@ -138,7 +140,8 @@ def test_a_folder_link_copied_on_windows_lists_its_files_in_the_manifest(tmp_pat
     """Simulated as above: the copied folder's files are recorded, so that
     `verify` does not report them as added."""
     qtmcp = qtmcp_module
-    writer = qtmcp.TreeWriter(str(tmp_path), windows=False)
+    records = io.BytesIO()
+    writer = qtmcp.TreeWriter(str(tmp_path), windows=False, records=records)
     writer.add_file("qtmcp-launcher", 0o755, _reader(LAUNCHER))
     writer.add_file("Versions/A/lib", 0o644, _reader(b"library\n"))
     writer.add_symlink("Versions/Current", "A")
@@ -146,7 +149,12 @@ def test_a_folder_link_copied_on_windows_lists_its_files_in_the_manifest(tmp_pat
     monkeypatch.setattr(os, "name", "nt")
     writer.finish([])
     monkeypatch.undo()
-    assert writer.files["Versions/Current/lib"] == (8, hashlib.sha256(b"library\n").hexdigest())
+    (tmp_path / "records.jsonl").write_bytes(records.getvalue())
+    qtmcp.write_manifest(str(tmp_path / "manifest.json"), {}, str(tmp_path / "records.jsonl"), writer.links, [])
+    manifest = json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))
+    files = {entry["path"]: (entry["size"], entry["sha256"]) for entry in manifest["files"]}
+    assert files["Versions/Current/lib"] == (8, hashlib.sha256(b"library\n").hexdigest())
+    assert "Versions/Current" in manifest["dirs"]
     assert (tmp_path / "Versions" / "Current" / "lib").read_bytes() == b"library\n"
     assert writer.links == []
 
