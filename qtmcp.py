@@ -425,17 +425,65 @@ def offered_versions(sums: dict[str, str]) -> list[str]:
     return sorted({b[0] for b in (parse_asset_name(n) for n in sums) if b})
 
 
+def split_login(url: str) -> tuple[str, str, str]:
+    """(scheme and '://', user and password, the rest) of an http(s) URL or of a
+    proxy's [scheme://][user:password@]host:port; the login '' where there is none.
+
+    The login runs to the last '@', so that a password is found whatever it
+    holds ('/', '?', '#', '@'): safe for what is shown or written, not for
+    reaching the host (see without_login).
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    login, _, after = rest.rpartition("@")
+    return f"{scheme}{sep}", login, after
+
+
+def has_login(url: str) -> bool:
+    """True if an http(s) URL or a proxy value carries a user or password ('@')."""
+    return "@" in url
+
+
+def mask_proxy(proxy: str) -> str:
+    """A proxy value (with or without a scheme) with its user and password shown as '***'."""
+    prefix, _, rest = split_login(proxy)
+    return f"{prefix}***@{rest}" if has_login(proxy) else proxy
+
+
 def mask_url(url: str) -> str:
     """`url` with any user and password replaced by '***'; local paths as they are.
 
-    In a URL everything up to the last '@' is masked, so that a password is
-    hidden whatever it holds ('/', '?', '#', '@'). A plain path or a file://
-    URL carries no credentials: an '@' in it is shown.
+    A plain path or a file:// URL carries no credentials: an '@' in it is shown.
     """
-    scheme, sep, rest = url.partition("://")
-    if not sep or scheme.lower() == "file" or "@" not in rest:
+    scheme, sep, _ = url.partition("://")
+    if not sep or scheme.lower() == "file":
         return url
-    return f"{scheme}{sep}***@{rest.rpartition('@')[2]}"
+    return mask_proxy(url)
+
+
+def strip_login(url: str) -> str:
+    """A URL or proxy value without the user and password it carries (up to its last '@')."""
+    prefix, _, rest = split_login(url)
+    return prefix + rest
+
+
+def url_login(url: str) -> tuple[str, str] | None:
+    """(user, password) written into an http(s) URL, or None."""
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(url)
+    if parts.username is None:
+        return None
+    return unquote(parts.username), unquote(parts.password or "")
+
+
+def without_login(url: str) -> str:
+    """`url` without the user and password urllib finds in it (before its first '/'):
+    the URL qtmcp asks for, where strip_login gives the one it may show or write."""
+    scheme, sep, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}{sep}{authority.rpartition('@')[2]}{slash}{path}" if sep else url
 
 
 def printable(text: str) -> str:
@@ -1700,19 +1748,6 @@ def desktop_path(os_name: str, environ: dict[str, str]) -> str:
     return "/usr/bin:/bin"
 
 
-def url_has_login(url: str) -> bool:
-    """True if a URL (or a proxy's host:port) carries a user or password before '@'."""
-    rest = url.partition("://")[2] if "://" in url else url
-    return "@" in rest.split("/", 1)[0]
-
-
-def strip_login(url: str) -> str:
-    """A URL (or host:port) without the user and password it carries."""
-    scheme, sep, rest = url.partition("://") if "://" in url else ("", "", url)
-    authority, slash, path = rest.partition("/")
-    return f"{scheme}{sep}{authority.rpartition('@')[2]}{slash}{path}"
-
-
 def strip_json_comments(text: str) -> str:
     """JSON text with // and /* */ comments and trailing commas taken out, strings kept.
 
@@ -2868,23 +2903,6 @@ def copy_stream(source, sink: MemorySink | FileSink, reporter: Reporter, shown: 
     return got
 
 
-def url_login(url: str) -> tuple[str, str] | None:
-    """(user, password) written into an http(s) URL, or None."""
-    from urllib.parse import unquote, urlsplit
-
-    parts = urlsplit(url)
-    if parts.username is None:
-        return None
-    return unquote(parts.username), unquote(parts.password or "")
-
-
-def without_login(url: str) -> str:
-    """`url` without the user and password it may carry."""
-    scheme, sep, rest = url.partition("://")
-    authority, slash, path = rest.partition("/")
-    return f"{scheme}{sep}{authority.rpartition('@')[2]}{slash}{path}" if sep else url
-
-
 def netrc_login(host: str, reporter: Reporter) -> tuple[str, str] | None:
     """(login, password) for `host` from $NETRC or ~/.netrc (else its default entry)."""
     import netrc
@@ -2932,10 +2950,12 @@ def http_failure(error, url: str) -> Exception:  # type: ignore[no-untyped-def]
 def proxy_refusal(proxy: str, url: str) -> SourceError:
     """A 407: the proxy wants other credentials (not retried)."""
     variable = proxy_variable(url)
-    where = f"the proxy {mask_url(proxy)}" if proxy else "a proxy"
+    if not proxy:
+        return SourceError(f"{mask_url(url)} answered 407 Proxy Authentication Required, and no proxy is set "
+                           "for it: set HTTPS_PROXY/HTTP_PROXY to the proxy that asks, with user:password@")
+    where = f"the proxy {mask_proxy(proxy)}"
     source = f" (from {variable})" if variable else ""
-    has_login = "@" in proxy.partition("://")[2]
-    fix = (f"fix the user and password in {variable or 'the proxy variable'}" if has_login
+    fix = (f"fix the user and password in {variable or 'the proxy variable'}" if has_login(proxy)
            else f"put user:password@ into {variable or 'HTTPS_PROXY/HTTP_PROXY'}")
     return SourceError(f"{where}{source} refused qtmcp's credentials for {url_origin(url)[1]} "
                        f"(407 Proxy Authentication Required): {fix}")
@@ -2992,7 +3012,7 @@ def check_proxies() -> None:
         url = proxy if "://" in proxy else "http://" + proxy
         if not valid_http_base(url):
             variable = proxy_variable(scheme + ":") or f"{scheme}_proxy"
-            raise UsageError(f"{variable}={mask_url(proxy)!r} is not a proxy URL qtmcp can use "
+            raise UsageError(f"{variable}={mask_proxy(proxy)!r} is not a proxy URL qtmcp can use "
                              "(bad host, port or character): fix it or unset it")
 
 
@@ -3008,10 +3028,10 @@ def connection_failure(reason: object, url: str, proxy: str = "") -> Exception:
         if code == "407":
             return proxy_refusal(proxy, url)
         if not code.startswith("5"):
-            return SourceError(f"the proxy {mask_url(proxy)} refused to connect to {host} "
+            return SourceError(f"the proxy {mask_proxy(proxy)} refused to connect to {host} "
                                f"({printable(tunnel[26:80])}); check NO_PROXY and the proxy's rules")
     if proxy and isinstance(reason, (socket.gaierror, ConnectionRefusedError)):
-        host = f"the proxy {mask_url(proxy)} (for {host}; see HTTPS_PROXY, HTTP_PROXY, NO_PROXY)"
+        host = f"the proxy {mask_proxy(proxy)} (for {host}; see HTTPS_PROXY, HTTP_PROXY, NO_PROXY)"
     if isinstance(reason, ssl.SSLCertVerificationError):
         return SourceError(
             f"TLS: the certificate of {host} could not be verified ({reason.verify_message}); "
@@ -4787,7 +4807,10 @@ def entry_command(settings: Settings) -> tuple[str, list[str]]:
 def entry_base(base: str, notes: list[str]) -> str:
     """A mirror base as an entry carries it: absolute, and never with a password."""
     if base_kind(base) == "http":
-        if url_has_login(base):
+        if has_login(base) and strip_login(base) != without_login(base):
+            raise UsageError(f"the mirror URL {mask_url(base)} has an '@' after its first '/': write it as %40 "
+                             "(in a password or a path) so that it cannot be read as a user and password")
+        if has_login(base):
             host = url_origin(base)[1]
             notes.append(f"the user and password in the mirror URL {mask_url(base)} are not written: the "
                          f"client's qtmcp reads them from ~/.netrc (or $NETRC): 'machine {host} login USER "
@@ -4832,7 +4855,7 @@ def entry_environment(environ: dict[str, str], with_secrets: bool, notes: list[s
             continue
         if upper == "QTMCP_MIRROR":
             value = " ".join(entry_base(base, notes) for base in value.split())
-        elif upper in ("HTTPS_PROXY", "HTTP_PROXY") and url_has_login(value) and not with_secrets:
+        elif upper in ("HTTPS_PROXY", "HTTP_PROXY") and has_login(value) and not with_secrets:
             notes.append(f"{name} holds a user and password: written without them (--with-secrets writes them)")
             value = strip_login(value)
         elif upper in PATH_VARIABLES:
@@ -6078,7 +6101,7 @@ def source_route(settings: Settings, base: str, reporter: Reporter) -> str:
         scheme = base.partition(":")[0].lower()
         named = next((name for name in (f"{scheme}_proxy", f"{scheme.upper()}_PROXY") if os.environ.get(name)),
                      "the system's settings")
-        route = f"; through the proxy {mask_url(proxy)} ({named})"
+        route = f"; through the proxy {mask_proxy(proxy)} ({named})"
     else:
         route = "; direct (no proxy)"
     if base.lower().startswith("https:"):

@@ -397,10 +397,11 @@ def test_a_password_with_special_characters_is_never_shown_when_the_mirror_refus
     assert_no_part_of_the_password(cp.stderr, cp.stdout, log.read_bytes() if log.exists() else b"")
 
 
-@pytest.mark.parametrize("special", ["?", "#", "@", "/"], ids=repr)
-def test_a_proxy_password_with_special_characters_is_never_shown(qtmcp_env, tmp_path, special):
+@pytest.mark.parametrize("scheme", ["http://", ""], ids=["with-scheme", "without-scheme"])
+@pytest.mark.parametrize("special", ["?", "#", "@", "/", ":"], ids=repr)
+def test_a_proxy_password_with_special_characters_is_never_shown(qtmcp_env, tmp_path, special, scheme):
     log = tmp_path / "qtmcp.log"
-    proxy = "http://proxy-user:%s%s%s@127.0.0.1:%d" % (HEAD, special, TAIL, closed_port())
+    proxy = "%sproxy-user:%s%s%s@127.0.0.1:%d" % (scheme, HEAD, special, TAIL, closed_port())
     cp = run_qtmcp(["--mirror", "http://qtmcp-test.invalid/m", "--qt", "6.8", "--timeout", "1", "fetch"],
                    env=dict(qtmcp_env, HTTP_PROXY=proxy, QTMCP_LOG=str(log)), timeout=60)
     assert cp.returncode in (2, 4), text(cp.stderr)
@@ -408,12 +409,13 @@ def test_a_proxy_password_with_special_characters_is_never_shown(qtmcp_env, tmp_
     assert_no_part_of_the_password(cp.stderr, cp.stdout, log.read_bytes() if log.exists() else b"")
 
 
+@pytest.mark.parametrize("scheme", ["http://", ""], ids=["with-scheme", "without-scheme"])
 @pytest.mark.parametrize("variable", ["HTTP_PROXY", "http_proxy"])
 def test_a_proxy_that_refuses_the_credentials_with_407_is_not_retried_and_is_named_masked(
-        http_server, qtmcp_env, variable):
+        http_server, qtmcp_env, variable, scheme):
     http_server.route(lambda path: True, respond_status(
         407, b"proxy authentication required\n", {"Proxy-Authenticate": 'Basic realm="qtmcp-test"'}))
-    proxy = "http://proxy-user:%s%s@127.0.0.1:%d" % (HEAD, TAIL, http_server.port)
+    proxy = "%sproxy-user:%s%s@127.0.0.1:%d" % (scheme, HEAD, TAIL, http_server.port)
     cp = run_qtmcp(["--mirror", "http://qtmcp-test.invalid:8080/m", "--qt", "6.8", "--timeout", "2", "fetch"],
                    env=dict(qtmcp_env, **{variable: proxy}), timeout=60)
     line = assert_error(cp, 4, "127.0.0.1:%d" % http_server.port, variable)
@@ -422,6 +424,16 @@ def test_a_proxy_that_refuses_the_credentials_with_407_is_not_retried_and_is_nam
     assert len(http_server.requests) == 1, "a 407 was retried: %r" % http_server.paths()
     assert "network" not in line.lower(), "a 407 is not a network problem: " + line
     assert_no_part_of_the_password(cp.stderr)
+
+
+def test_a_407_from_a_mirror_with_no_proxy_set_says_that_no_proxy_is_set_and_is_not_retried(
+        http_server, qtmcp_env):
+    http_server.route(lambda path: True, respond_status(407, b"proxy authentication required\n", {}))
+    cp = run_qtmcp(["--mirror", http_server.url + "/m", "--qt", "6.8", "--timeout", "2", "fetch"],
+                   env=qtmcp_env, timeout=60)
+    line = assert_error(cp, 4, "407", "no proxy is set", "HTTPS_PROXY")
+    assert len(http_server.requests) == 1, "a 407 was retried: %r" % http_server.paths()
+    assert "refused qtmcp's credentials" not in line
 
 
 def test_a_local_mirror_path_holding_an_at_sign_is_shown_whole_not_masked(qtmcp_env, tmp_path):

@@ -420,6 +420,34 @@ def test_with_secrets_writes_the_token_into_a_file_only_the_user_reads(release, 
         assert stat.S_IMODE(os.stat(str(path)).st_mode) == 0o600
 
 
+@pytest.mark.parametrize("proxy", [
+    "http://proxy-user:%s@proxy.example:3128", "proxy-user:%s@proxy.example:3128",
+    "http://proxy-user:pa/%s@proxy.example:3128", "proxy-user:pa/%s@proxy.example:3128",
+    "http://proxy-user:pa@%s@proxy.example:3128",
+])
+def test_a_proxy_password_is_not_written_or_shown_whatever_it_holds_and_with_or_without_a_scheme(
+        release, env, app, project, home_dir, proxy):
+    cp = setup(release, "cursor", app, env=dict(env, HTTPS_PROXY=proxy % PASSWORD), cwd=project)
+    assert PASSWORD not in text(cp.stdout) + text(cp.stderr)
+    path = home_dir / ".cursor" / "mcp.json"
+    if cp.returncode == 0:
+        written = path.read_text(encoding="utf-8")
+        assert PASSWORD not in written and "proxy-user" not in written
+        assert read_json(path)["mcpServers"]["editor"]["env"]["HTTPS_PROXY"].endswith("proxy.example:3128")
+    else:  # a proxy urllib cannot read is refused before anything is written
+        assert_error(cp, 2, "HTTPS_PROXY")
+        assert not path.exists()
+
+
+def test_a_mirror_url_with_an_at_sign_after_its_first_slash_is_refused_as_ambiguous(
+        release, env, app, project, home_dir):
+    base = release.url.replace("http://", "http://%s:12/%s@" % (USER, PASSWORD))
+    cp = run_qtmcp(["setup", "cursor", "--qt", "6.8", "--mirror", base, "--", str(app)], env=env, cwd=project)
+    assert PASSWORD not in text(cp.stdout) + text(cp.stderr)
+    assert not (home_dir / ".cursor" / "mcp.json").exists()
+    assert_error(cp, 2, "%40", "***@")
+
+
 @pytest.mark.parametrize("where", ["flag", "variable"])
 @pytest.mark.parametrize("secrets", [[], ["--with-secrets"]], ids=["plain", "with-secrets"])
 def test_a_password_in_a_mirror_url_is_never_written(release, env, app, project, home_dir, where, secrets):

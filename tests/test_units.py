@@ -374,3 +374,30 @@ def test_a_sha256_in_capitals_is_taken_as_lowercase():
 ])
 def test_urls_with_a_user_and_password_are_shown_masked(url, shown):
     assert qtmcp.mask_url(url) == shown
+
+
+@pytest.mark.parametrize("proxy,shown,stripped", [
+    ("http://alice:pw@proxy:3128", "http://***@proxy:3128", "http://proxy:3128"),
+    ("alice:pw@proxy:3128", "***@proxy:3128", "proxy:3128"),
+    ("alice:pa/ss@proxy:3128", "***@proxy:3128", "proxy:3128"),
+    ("http://alice:pa/ss@proxy:3128", "http://***@proxy:3128", "http://proxy:3128"),
+    ("http://alice:p@s#s?x@proxy:3128/", "http://***@proxy:3128/", "http://proxy:3128/"),
+    ("proxy:3128", "proxy:3128", "proxy:3128"),
+    ("http://proxy:3128", "http://proxy:3128", "http://proxy:3128"),
+])
+def test_proxy_values_with_or_without_a_scheme_are_masked_and_stripped_up_to_their_last_at(
+        proxy, shown, stripped):
+    assert qtmcp.mask_proxy(proxy) == shown
+    assert qtmcp.strip_login(proxy) == stripped
+    assert qtmcp.has_login(proxy) == (proxy != stripped)
+
+
+@pytest.mark.parametrize("path", ["/srv/builds@team/m", "file:///srv/builds@team/m", "C:\\a@b\\m"])
+def test_local_mirror_paths_holding_an_at_sign_are_shown_as_they_are(path):
+    assert qtmcp.mask_url(path) == path
+
+
+def test_a_url_is_reached_at_the_host_urllib_reads_but_shown_masked_up_to_its_last_at():
+    url = "https://alice:12/secret@mirror.example/qtmcp"
+    assert qtmcp.without_login(url) == url  # urllib reads host 'alice', port 12
+    assert "secret" not in qtmcp.mask_url(url) and "12" not in qtmcp.mask_url(url)
