@@ -3996,13 +3996,25 @@ def retry_windows(action) -> None:  # type: ignore[no-untyped-def]
 
 
 def remove_path(path: str) -> None:
-    """Remove a file, link or folder tree if it exists (retried on Windows)."""
+    """Remove a file, link or folder tree if it exists (retried on Windows).
+
+    What will not go is made writable and tried once more: on POSIX the
+    folder holding it (and a folder that cannot be listed), on Windows a
+    read-only file. Never through a link: a link planted in the tree goes,
+    what it points to keeps its mode.
+    """
     import shutil
     import stat
 
     def make_writable_and_retry(function, failed, _info):  # type: ignore[no-untyped-def]
-        os.chmod(failed, stat.S_IWRITE)
-        function(failed)
+        for target in (failed,) if os.name == "nt" else (os.path.dirname(failed), failed):
+            mode = os.lstat(target).st_mode
+            if stat.S_ISDIR(mode) or (os.name == "nt" and stat.S_ISREG(mode)):
+                os.chmod(target, stat.S_IMODE(mode) | stat.S_IRWXU)
+        if function in (os.rmdir, os.remove, os.unlink):
+            function(failed)
+        elif stat.S_ISDIR(os.lstat(failed).st_mode):
+            shutil.rmtree(failed)  # a folder that could not be listed, now readable
 
     if os.path.islink(path) or os.path.isfile(path):
         retry_windows(lambda: os.remove(path))

@@ -21,6 +21,7 @@ Every run that could hang has a short timeout, so a hang fails the test fast.
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -163,6 +164,49 @@ def test_a_link_to_a_file_outside_planted_in_the_cache_leaves_that_file_as_it_wa
     assert (outside / "victim.txt").read_bytes() == victim
     assert os.stat(str(outside / "victim.txt")).st_mode == mode
     assert_done_or_failed(cp, 7)
+
+
+def as_a_user_without_root(code: str, owned: Path) -> subprocess.CompletedProcess:
+    """Run Python `code` (with qtmcp importable) as a user the permission bits bind:
+    this one, or 'nobody' when the tests run as root (who ignores them), owning `owned`."""
+    user, python = None, sys.executable
+    if os.geteuid() == 0:
+        user, python = 65534, "/usr/bin/python3"  # root's interpreter may sit where 'nobody' cannot go
+        if not os.access(python, os.X_OK):
+            pytest.skip("no /usr/bin/python3 to run as the user 'nobody'")
+        for folder, dirs, files in os.walk(str(owned)):
+            for name in [folder] + [os.path.join(folder, n) for n in dirs + files]:
+                os.lchown(name, user, user)
+    return subprocess.run([python, "-c", code], cwd=str(owned), user=user,
+                          env=dict(os.environ, PYTHONPATH=str(owned)), capture_output=True, timeout=HANG)
+
+
+@pytest.mark.parametrize("folder_mode", [0o555, 0o000], ids=["read-only folder", "unreadable folder"])
+def test_removing_a_tree_with_a_link_in_a_read_only_folder_leaves_what_the_link_points_to_as_it_was(
+        folder_mode):
+    import shutil
+    import tempfile
+
+    owned = Path(tempfile.mkdtemp(prefix="qtmcp-remove-"))  # in /tmp, which 'nobody' can reach
+    try:
+        os.chmod(str(owned), 0o755)
+        shutil.copy(str(QTMCP), str(owned / "qtmcp.py"))
+        victim = owned / "victim.txt"
+        victim.write_bytes(b"precious\n")
+        os.chmod(str(victim), 0o444)
+        sub = owned / "tree" / "sub"
+        sub.mkdir(parents=True)
+        (sub / "file").write_bytes(b"x")
+        os.symlink(str(victim), str(sub / "link"))
+        os.chmod(str(sub), folder_mode)
+        cp = as_a_user_without_root("import qtmcp; qtmcp.remove_path('tree')", owned)
+        assert cp.returncode == 0, text(cp.stderr)
+        assert not (owned / "tree").exists()
+        assert stat.S_IMODE(os.stat(str(victim)).st_mode) == 0o444, "the link's target was made writable"
+        assert victim.read_bytes() == b"precious\n"
+    finally:
+        subprocess.run(["chmod", "-R", "u+rwx", str(owned)])
+        shutil.rmtree(str(owned))
 
 
 # -- 2. two mirror runs on one DEST ---------------------------------------------------------------
