@@ -5406,10 +5406,10 @@ def command_mirror(settings: Settings, reporter: Reporter) -> int:
     tag = release_tag(settings)
     fetcher = make_fetcher(settings, reporter)
     out_dir = os.path.join(os.path.abspath(dest), tag)
-    if os.path.islink(out_dir):
-        raise LocalError(f"{out_dir} is a symbolic link: qtmcp mirrors only into a real folder; remove it")
-    make_dirs(out_dir)
+    folder = real_folder(out_dir)
     with BuildLock(os.path.join(out_dir, MIRROR_LOCK), f"the mirror {out_dir}", reporter, discard=True):
+        if real_folder(out_dir) != folder:
+            raise LocalError(f"{out_dir} was replaced while qtmcp took its lock: run qtmcp mirror again")
         for entry in list_dir(out_dir):
             if is_mirror_part(entry) and not os.path.isdir(os.path.join(out_dir, entry)):
                 remove_path(os.path.join(out_dir, entry))  # a dead run's; no live run is writing
@@ -5479,6 +5479,23 @@ def holds_file(path: str, digest: str) -> bool:
         return False
 
 
+def real_folder(path: str) -> tuple[int, int]:
+    """(device, inode) of the folder `path`, made if missing; LocalError if it is a link or
+    not a folder (checked after it is made, so a link planted in between is seen)."""
+    import stat
+
+    if not os.path.islink(path):
+        make_dirs(path)
+    try:
+        info = os.lstat(path)
+    except OSError as error:
+        raise local_failure(error, path) from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise LocalError(f"{path} is a symbolic link or not a folder: qtmcp mirrors only into a real folder; "
+                         "remove it")
+    return info.st_dev, info.st_ino
+
+
 def remove_stale_assets(out_dir: str, sums: dict[str, str], chosen: list[str], reporter: Reporter) -> int:
     """Remove archives of the release in `out_dir` that do not match its SHA256SUMS.
 
@@ -5487,9 +5504,12 @@ def remove_stale_assets(out_dir: str, sums: dict[str, str], chosen: list[str], r
     """
     removed = 0
     for name in list_dir(out_dir):
-        if name in sums and name not in chosen and not holds_file(os.path.join(out_dir, name), sums[name]):
-            reporter.note(f"removing {os.path.join(out_dir, name)}: it does not match {SUMS_NAME}")
-            remove_path(os.path.join(out_dir, name))
+        path = os.path.join(out_dir, name)
+        if name not in sums or name in chosen or not parse_asset_name(name) or holds_file(path, sums[name]):
+            continue  # only archives, by their asset names: never SHA256SUMS, notes or folders
+        if stat_is_regular(os.lstat(path).st_mode):
+            reporter.note(f"removing {printable(path)}: it does not match {SUMS_NAME}")
+            remove_path(path)
             removed += 1
     return removed
 

@@ -255,6 +255,47 @@ def test_two_mirror_runs_on_one_dest_never_disturb_each_others_files(make_releas
     assert temporary_files() == [], "left in DEST: %r" % temporary_files()
 
 
+def test_mirror_removes_only_stale_archive_files_never_a_folder_or_other_file_that_sha256sums_names(
+        make_release, tmp_path):
+    rel = make_release(builds=[BuildSpec("6.8"), BuildSpec("6.7")], extra_files={"notes.txt": b"served notes\n"})
+    stale = rel.host_build("6.7").asset
+    rel.set_digest("keep", "0" * 64)  # a hostile SHA256SUMS naming a folder DEST holds
+    out_dir = tmp_path / "dest" / TAG
+    (out_dir / "keep").mkdir(parents=True)
+    (out_dir / "keep" / "mine.txt").write_bytes(b"mine\n")
+    (out_dir / "notes.txt").write_bytes(b"my own notes\n")
+    (out_dir / stale).mkdir()  # a folder with an archive's name
+    (out_dir / stale / "inside.txt").write_bytes(b"inside\n")
+    cp = mirror(rel, tmp_path / "dest")
+    assert cp.returncode == 0, text(cp.stderr)
+    assert (out_dir / "keep" / "mine.txt").read_bytes() == b"mine\n"
+    assert (out_dir / "notes.txt").read_bytes() == b"my own notes\n"
+    assert (out_dir / stale / "inside.txt").read_bytes() == b"inside\n"
+    assert "removed" not in text(cp.stdout)
+
+
+def test_mirror_still_removes_a_stale_archive_file_that_does_not_match_sha256sums(make_release, tmp_path):
+    rel = make_release(builds=[BuildSpec("6.8"), BuildSpec("6.7")])
+    stale = rel.host_build("6.7").asset
+    out_dir = tmp_path / "dest" / TAG
+    out_dir.mkdir(parents=True)
+    (out_dir / stale).write_bytes(b"an archive of an older index\n")
+    cp = mirror(rel, tmp_path / "dest")
+    assert cp.returncode == 0, text(cp.stderr)
+    assert not (out_dir / stale).exists()
+    assert "removed 1 archive" in text(cp.stdout)
+
+
+def test_a_dest_release_folder_that_is_a_link_is_refused_before_anything_is_written(rel, tmp_path, outside):
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    os.symlink(str(outside), str(dest / TAG))
+    before = shape(outside)
+    cp = mirror(rel, dest)
+    assert_error(cp, 7, "symbolic link")
+    assert shape(outside) == before
+
+
 # -- 3. cache clean deletes only what qtmcp made ----------------------------------------------------
 
 
