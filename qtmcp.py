@@ -4184,9 +4184,9 @@ def write_manifest(path: str, info: dict, records: str, links: list, prefix: lis
     at a time: memory does not grow with the build. One entry a line.
     """
     import json
-    from json.encoder import encode_basestring_ascii as quoted
+    from json.encoder import encode_basestring as quoted  # as TreeWriter.record wrote them
 
-    cut = quoted("/".join(prefix) + "/")[1:-1].encode() if prefix else b""
+    cut = quoted("/".join(prefix) + "/")[1:-1].encode("utf-8") if prefix else b""
 
     def records_starting(opening: bytes):  # type: ignore[no-untyped-def]
         """The records of files (`{"path": "`) or folders (`"`) under the prefix, cut."""

@@ -249,6 +249,22 @@ def test_verify_after_an_install_is_0(installed):
     assert not report_lines(cp, "changed") + report_lines(cp, "missing") + report_lines(cp, "added")
 
 
+@pytest.mark.parametrize("folder", ["qtmcp-\u00fc", "\u30d3\u30eb\u30c9", "with \"quote\" and \\"])
+def test_an_archive_whose_one_top_folder_has_a_non_ascii_or_escaped_name_installs_and_verifies_clean(
+        make_release, cache_dir, folder):
+    rel = make_release(builds=[BuildSpec("6.8", top_folder=folder)])
+    cp = fetch(rel)
+    assert cp.returncode == 0, text(cp.stderr)
+    install = rel.host_build("6.8").install_dir(cache_dir, TAG)
+    listed = json.loads((install / "manifest.json").read_text(encoding="utf-8"))["files"]
+    on_disk = sorted(p.relative_to(install / "build").as_posix() for p in (install / "build").rglob("*")
+                     if p.is_file() and not p.is_symlink())
+    assert sorted(f["path"] for f in listed) == on_disk, "the manifest does not list every file installed"
+    cp = run_qtmcp(["verify"])
+    assert cp.returncode == 0, text(cp.stdout) + text(cp.stderr)
+    assert not report_lines(cp, "added")
+
+
 def test_verify_reports_a_changed_file_and_exits_5(installed):
     probe = installed / probe_name(HOST_OS)
     probe.write_bytes(probe.read_bytes().replace(b"qtmcp probe", b"qtmcp PROBE"))
