@@ -249,7 +249,7 @@ def test_verify_after_an_install_is_0(installed):
     assert not report_lines(cp, "changed") + report_lines(cp, "missing") + report_lines(cp, "added")
 
 
-@pytest.mark.parametrize("folder", ["qtmcp-\u00fc", "\u30d3\u30eb\u30c9", "with \"quote\" and \\"])
+@pytest.mark.parametrize("folder", ["qtmcp-\u00fc", "\u30d3\u30eb\u30c9", "with \"quote\" & tab\t"])
 def test_an_archive_whose_one_top_folder_has_a_non_ascii_or_escaped_name_installs_and_verifies_clean(
         make_release, cache_dir, folder):
     rel = make_release(builds=[BuildSpec("6.8", top_folder=folder)])
