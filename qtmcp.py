@@ -102,6 +102,7 @@ APP_SEARCH_MAX = 128  # places looked at for one library; entries read of one se
 BUILD_STRING_CHUNK = 256 * 1024  # bytes read at a time looking for QtCore's build string
 LD_CACHE_MAX = 4 * 1024 * 1024  # a bigger /etc/ld.so.cache is not read
 PLIST_MAX = 1024 * 1024  # a bigger Info.plist is not read
+CONFIG_MAX = 64 * 1024 * 1024  # bytes of a client's configuration (~/.claude.json keeps history)
 ELF_MAX_SEGMENTS = 512
 ELF_MAX_SECTIONS = 4096
 ELF_MAX_DYNAMIC = 8192  # dynamic section entries
@@ -3913,6 +3914,8 @@ def read_manifest(install: str) -> dict:  # type: ignore[type-arg]
             manifest = json.loads(source.read(MANIFEST_MAX + 1).decode("utf-8"))
     except (OSError, ValueError) as error:
         raise DamagedInstall(f"cannot read the manifest of {install}: {describe_error(error)}") from None
+    except RecursionError:
+        raise DamagedInstall(f"cannot read the manifest of {install}: it nests too deep") from None
     problem = manifest_problem(manifest)
     if problem:
         raise DamagedInstall(f"the manifest of {install} is damaged: {problem}")
@@ -4929,13 +4932,18 @@ def parse_config(text: str) -> dict:  # type: ignore[type-arg]
     import json
 
     def unique(pairs: list) -> dict:  # type: ignore[type-arg]
-        keys = [key for key, _ in pairs]
-        twice = next((key for key in keys if keys.count(key) > 1), None)
-        if twice is not None:
-            raise ValueError(f"the key {twice!r} appears twice in one object")
-        return dict(pairs)
+        data = dict(pairs)
+        seen: set[str] = set()
+        for key, _ in pairs if len(data) < len(pairs) else ():
+            if key in seen:
+                raise ValueError(f"the key {one_line(key)[:80]!r} appears twice in one object")
+            seen.add(key)
+        return data
 
-    data = json.loads(text, object_pairs_hook=unique) if text.strip() else {}
+    try:
+        data = json.loads(text, object_pairs_hook=unique) if text.strip() else {}
+    except RecursionError:
+        raise ValueError("it nests too deep") from None
     if not isinstance(data, dict):
         raise ValueError("it is not a JSON object")
     return data
@@ -4966,12 +4974,15 @@ def load_config(path: str, client: str) -> ConfigFile:
 
     try:
         with open_regular(path) as source:
-            raw = source.read()
+            raw = source.read(CONFIG_MAX + 1)
             mode = stat.S_IMODE(os.fstat(source.fileno()).st_mode)
     except FileNotFoundError:
         return ConfigFile(path, {}, None, None)
     except OSError as error:
         raise LocalError(f"cannot read {path} ({describe_error(error)}): nothing was changed") from None
+    if len(raw) > CONFIG_MAX:
+        raise ConfigRefused(f"{path} is over {human_size(CONFIG_MAX)}: setup does not rewrite it; "
+                            "paste the entry printed on stdout into it by hand")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -6265,10 +6276,14 @@ def check_clients(environ: dict[str, str], cwd: str) -> list[Check]:
     for title, path in known_config_files(environ, os_name, cwd):
         try:
             with open_regular(path) as source:
-                raw = source.read()
+                raw = source.read(CONFIG_MAX + 1)
         except OSError:
             continue
         looked += 1
+        if len(raw) > CONFIG_MAX:
+            checks.append(Check("client", "warn", f"{title} {path} is over {human_size(CONFIG_MAX)}: not read",
+                                "check that the file is what the client wrote"))
+            continue
         try:
             data = parse_config(strip_json_comments(raw.decode("utf-8-sig")))
         except ValueError as error:

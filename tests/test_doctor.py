@@ -263,6 +263,21 @@ def test_a_configuration_whose_command_is_gone_is_a_failed_check_naming_the_file
     assert status == "fail" and str(path) in detail and gone in detail and "editor" in detail
 
 
+@pytest.mark.parametrize("content", [
+    b'{"mcpServers": {"qtmcp": ' + b"[" * 100000 + b"]" * 100000 + b"}}",
+    b'{"mcpServers": {"qtmcp": {}}, ' + b", ".join(b'"k%d": 1' % i for i in range(100000)) + b', "k99999": 2}',
+], ids=["nested too deep", "a key twice among 100000"])
+def test_a_hostile_client_configuration_is_a_warning_naming_the_file_never_a_crash_or_a_wait(
+        release, env, project, home_dir, content):
+    path = home_dir / ".cursor" / "mcp.json"
+    path.parent.mkdir()
+    path.write_bytes(content)
+    cp = doctor(["--mirror", release.url], env, project)
+    assert "Traceback" not in text(cp.stderr)
+    ((status, detail),) = named(cp, "client")
+    assert status == "warn" and str(path) in detail
+
+
 def test_a_python_entry_whose_qtmcp_folder_is_gone_is_a_failed_check(release, env, project, home_dir, tmp_path):
     code = "import sys; sys.path.insert(0, %r); import qtmcp; sys.exit(qtmcp.main())" % str(tmp_path / "gone")
     write_cursor_config(home_dir, {"command": sys.executable, "args": ["-c", code, "--qt", "6.8", "--", "/a"]})

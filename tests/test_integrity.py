@@ -394,6 +394,8 @@ DAMAGED_MANIFESTS = {
     "not UTF-8": b'{"format": 1, "build": "caf\xe9"}',
     "not JSON": b"{not json",
     "empty": b"",
+    "nested too deep": b'{"format": 1, "files": ' + b"[" * 100000 + b"]" * 100000 + b"}",
+    "an object nested too deep": b'{"x": ' * 50000 + b"1" + b"}" * 50000,
 }
 
 

@@ -255,9 +255,14 @@ def test_json_with_comments_is_not_rewritten_status_7_and_the_entry_is_printed(
     assert printed["servers"]["editor"]["args"][-4:] == [str(app)] + APP_ARGS
 
 
+MANY_KEYS = b"{" + b", ".join(b'"k%d": 1' % i for i in range(100000)) + b', "k99999": 2}'
+DEEP = b'{"mcpServers": {"x": ' + b"[" * 100000 + b"]" * 100000 + b"}}"
+
+
 @pytest.mark.parametrize("content", [b"{not json", b"[1, 2]", b'{"mcpServers": []}', b"\xff\xfe{}",
-                                     b'{"mcpServers": {}, "mcpServers": {}}'],
-                         ids=["broken", "array", "servers-not-object", "not-utf8", "key-twice"])
+                                     b'{"mcpServers": {}, "mcpServers": {}}', DEEP, MANY_KEYS],
+                         ids=["broken", "array", "servers-not-object", "not-utf8", "key-twice",
+                              "nested-too-deep", "a-key-twice-among-100000"])
 def test_a_file_that_cannot_be_merged_safely_is_not_rewritten_and_is_status_7(
         release, env, app, project, home_dir, content):
     path = home_dir / ".cursor" / "mcp.json"
