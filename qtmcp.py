@@ -28,7 +28,9 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # names for type hints only: typing is not imported at run time
-    from typing import BinaryIO, Callable, Iterable, Iterator, Mapping
+    import tarfile
+    from collections.abc import Callable, Iterable, Iterator, Mapping
+    from typing import Any, BinaryIO, Literal
 
 # Only os and sys are imported here: a cached start needs nothing else. The
 # heavier modules (urllib, ssl, json, hashlib, zipfile, tarfile, ...) are
@@ -363,7 +365,7 @@ def parse_sums(data: bytes, where: str) -> dict[str, str]:
         raise SourceError(f"{SUMS_NAME} from {where} is not UTF-8 text: not a release index") from None
     sums: dict[str, str] = {}
     for number, line in enumerate(text.split("\n"), 1):
-        line = line[:-1] if line.endswith("\r") else line
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         digest, name = line[:64].lower(), line[66:]
@@ -582,8 +584,8 @@ def base_kind(base: str) -> str:
 def local_base_path(base: str) -> str:
     """The directory a file:// URL or a plain path names."""
     if base.lower().startswith("file:"):
-        from urllib.request import url2pathname
         from urllib.parse import urlsplit
+        from urllib.request import url2pathname
 
         parts = urlsplit(base)
         path = url2pathname(parts.path)
@@ -655,16 +657,16 @@ class ProgramBytes:
         return chunk[:end].decode("utf-8", "surrogateescape")
 
 
-BYTE_ORDERS = {"<": "little", ">": "big", "=": sys.byteorder}
+BYTE_ORDERS: dict[str, Literal["little", "big"]] = {"<": "little", ">": "big", "=": sys.byteorder}
 INT_SIZES = {"B": 1, "H": 2, "I": 4, "Q": 8, "b": 1, "h": 2, "i": 4, "q": 8}
 
 
-def unpack(layout: str, data: bytes, offset: int = 0) -> tuple:  # type: ignore[type-arg]
+def unpack(layout: str, data: bytes, offset: int = 0) -> tuple[Any, ...]:
     """struct.unpack_from for the layouts the readers use ('<HHI', '>iiQ', '<8sI', '=I'),
     BadProgram where `data` is too short. (Not struct itself: it is an extension
     module, and loading it would cost a cached start more than the reading does.)"""
     order = BYTE_ORDERS[layout[0]]
-    values: list = []  # type: ignore[type-arg]
+    values: list[Any] = []
     count = ""
     for code in layout[1:]:
         if code.isdigit():
@@ -744,7 +746,7 @@ def highest_qt_version(names: list[str]) -> str | None:
         major, dot, minor = name[3:].partition(".")
         if name.startswith("Qt_") and dot and major.isdigit() and minor.isdigit() and len(minor) <= 4:
             found.append((int(major), int(minor)))
-    return "%d.%d" % max(found) if found else None
+    return "{}.{}".format(*max(found)) if found else None
 
 
 # ELF ----------------------------------------------------------------------------------------
@@ -947,7 +949,7 @@ def elf_header_fits(head: bytes, elf: Elf) -> bool:
     if len(head) < 20 or head[:4] != b"\x7fELF" or head[4] != (1 if elf.bits == 32 else 2) \
             or head[5] != (1 if elf.order == "<" else 2):
         return False
-    return unpack(elf.order + "H", head, 18)[0] == elf.machine
+    return bool(unpack(elf.order + "H", head, 18)[0] == elf.machine)
 
 
 # PE -----------------------------------------------------------------------------------------
@@ -1009,7 +1011,7 @@ def pe_imports(data: ProgramBytes, pe: Pe) -> list[str]:
     if len(pe.directories) < 2 or not pe.directories[1][0]:
         return []
     at = pe_offset(pe, pe.directories[1][0])
-    names = []
+    names: list[str] = []
     for index in range(PE_MAX_IMPORTS):
         descriptor = data.read(at + 20 * index, 20)
         if descriptor == bytes(20):
@@ -1197,12 +1199,12 @@ def ld_cache_entries(data: bytes, name: str, order: str, start: int, size: int, 
     count = min(count, max(0, (len(data) - start) // size))
     end = start + count * size
     target = name.encode("utf-8", "surrogateescape") + b"\0"
-    keys = set()
+    keys: set[int] = set()
     at = data.find(target, strings)
     while at >= 0 and len(keys) < 64:
         keys.add(at - strings)
         at = data.find(target, at + 1)
-    paths = []
+    paths: list[tuple[int, bytes]] = []
     for key in sorted(keys):
         packed = key.to_bytes(4, BYTE_ORDERS[order])
         at = data.find(packed, start + 4, end)
@@ -1591,7 +1593,7 @@ def unknown_option(name: str, option: Option | None, command: str) -> UsageError
     return UsageError(f"unknown option {name}; {hint}{launcher}see qtmcp --help")
 
 
-def env_value(environ: dict[str, str], name: str) -> str:
+def env_value(environ: Mapping[str, str], name: str) -> str:
     """The variable's value; '' when unset or empty."""
     return environ.get(name, "").strip() if name else ""
 
@@ -1605,7 +1607,7 @@ def parse_switch(text: str, where: str) -> bool:
     raise UsageError(f"{where}={text!r} is not a switch value: use 1/true/yes/on or 0/false/no/off")
 
 
-def read_settings(argv: list[str], environ: dict[str, str]) -> Settings:
+def read_settings(argv: list[str], environ: Mapping[str, str]) -> Settings:
     """Settings from the command line, then the environment, then defaults."""
     command, given, positionals, launcher_args = split_command_line(argv)
     settings = Settings()
@@ -1696,13 +1698,13 @@ def client_entry(client: str, command: str, args: list[str], env: dict[str, str]
     return entry
 
 
-def home_folder(environ: dict[str, str], os_name: str) -> str:
+def home_folder(environ: Mapping[str, str], os_name: str) -> str:
     """The user's home: USERPROFILE on Windows, HOME elsewhere (then the OS's idea of it)."""
     name = "USERPROFILE" if os_name == "windows" else "HOME"
     return env_value(environ, name) or env_value(environ, "HOME") or os.path.expanduser("~")
 
 
-def user_settings_folder(environ: dict[str, str], os_name: str) -> str:
+def user_settings_folder(environ: Mapping[str, str], os_name: str) -> str:
     """Where desktop apps keep user settings: %APPDATA%, ~/Library/Application Support, XDG."""
     home = home_folder(environ, os_name)
     if os_name == "windows":
@@ -1713,7 +1715,7 @@ def user_settings_folder(environ: dict[str, str], os_name: str) -> str:
     return xdg if os.path.isabs(xdg) else os.path.join(home, ".config")
 
 
-def client_config_path(client: str, scope: str, environ: dict[str, str], os_name: str, cwd: str) -> str:
+def client_config_path(client: str, scope: str, environ: Mapping[str, str], os_name: str, cwd: str) -> str:
     """The configuration file a client reads for `scope` ('user' or 'project') on `os_name`.
 
     Claude Desktop: <settings>/Claude/claude_desktop_config.json (Linux: unofficial builds).
@@ -1738,7 +1740,7 @@ def client_config_path(client: str, scope: str, environ: dict[str, str], os_name
     return os.path.join(home, ".claude.json")
 
 
-def desktop_path(os_name: str, environ: dict[str, str]) -> str:
+def desktop_path(os_name: str, environ: Mapping[str, str]) -> str:
     """The PATH an app started from the desktop gets (not the shell's)."""
     if os_name == "windows":
         root = env_value(environ, "SystemRoot") or env_value(environ, "SYSTEMROOT") or "C:\\Windows"
@@ -1964,7 +1966,7 @@ def check_libc(platform: tuple[str, str]) -> None:
         )
 
 
-def default_cache_root(environ: dict[str, str]) -> str:
+def default_cache_root(environ: Mapping[str, str]) -> str:
     """The cache root for this OS: XDG, ~/Library/Caches or %LOCALAPPDATA%."""
     home = os.path.expanduser("~")
     if sys.platform == "win32":
@@ -2034,7 +2036,7 @@ def bundle_program(bundle: str) -> str:
             raise BadProgram("its Contents/Info.plist is over 1 MiB")
         try:
             info = plistlib.loads(raw)
-        except Exception:  # plistlib raises many kinds for a damaged file: all mean the same here
+        except Exception:  # noqa: BLE001 (plistlib raises many kinds for a damaged file: all mean the same here)
             raise BadProgram("its Contents/Info.plist is not a property list") from None
         name = info.get("CFBundleExecutable") if isinstance(info, dict) else None
         if name is not None and (not isinstance(name, str) or name in ("", ".", "..") or "/" in name
@@ -2209,7 +2211,7 @@ def elf_library_candidates(program: str, elf: Elf, wanted: str, environ: Mapping
 def expand_rpath(entry: str, origin: str, elf: Elf, root: str) -> list[str]:
     """An rpath entry with $ORIGIN, $LIB and $PLATFORM (or ${...}) expanded as ld.so does."""
     for name in ("ORIGIN", "LIB", "PLATFORM"):
-        entry = entry.replace("${%s}" % name, "$" + name)
+        entry = entry.replace(f"${{{name}}}", "$" + name)
     entry = entry.replace("$ORIGIN", origin).replace("$PLATFORM", ELF_PLATFORMS.get(elf.machine, ""))
     if "$LIB" not in entry:
         return [entry]
@@ -2334,7 +2336,7 @@ def pe_library_version(path: str) -> tuple[str, bool, str] | None:
 
 def macho_app(program: str, data: ProgramBytes, environ: Mapping[str, str], arch: str | None) -> AppInfo:
     slices = macho_slices(data)
-    cpu, offset = next((s for s in slices if s[0] == arch), slices[0])
+    _, offset = next((s for s in slices if s[0] == arch), slices[0])
     image = read_macho(data, offset)
     platform = ("macos", image.arch)
     loaded = macho_qtcore(image)
@@ -2870,7 +2872,7 @@ class Fetcher:
                 if login:
                     import base64
 
-                    pair = f"{login[0]}:{login[1]}".encode("utf-8")
+                    pair = f"{login[0]}:{login[1]}".encode()
                     found = (origin, "Basic " + base64.b64encode(pair).decode("ascii"))
         self.credentials[base] = found
         return found
@@ -3368,7 +3370,7 @@ class TreeWriter:
             raise ArchiveError(f"unsafe archive: hard link {name!r} to {target!r}, not an earlier file")
         source_path = self.path_of(target_parts)
         try:
-            source = open(source_path, "rb")
+            source = open(source_path, "rb")  # noqa: SIM115 (closed by the with below)
             mode = os.fstat(source.fileno()).st_mode
         except OSError as error:
             raise local_failure(error, source_path) from None
@@ -3447,7 +3449,7 @@ def file_digest(path: str) -> tuple[int, str]:
 class CountingReader:
     """A reader that counts the bytes read through it."""
 
-    def __init__(self, source):  # type: ignore[no-untyped-def]
+    def __init__(self, source: BinaryIO) -> None:
         self.source = source
         self.count = 0
 
@@ -3469,11 +3471,8 @@ class TarStream:
     header (a pax or GNU long-name record is read whole) can take more memory.
     """
 
-    def __init__(self, raw):  # type: ignore[no-untyped-def]
-        import zlib
-
+    def __init__(self, raw: BinaryIO) -> None:
         self.packed = CountingReader(raw)
-        self.new_inflate = lambda: zlib.decompressobj(16 + zlib.MAX_WBITS)  # gzip
         self.inflate = self.new_inflate()
         self.chunk = b""  # the inflated bytes being read
         self.at = 0  # how much of them were read
@@ -3482,8 +3481,15 @@ class TarStream:
         self.limit = TAR_HEADER_MAX
         self.tail = b""  # what the last read() returned, to check where tarfile stopped
 
+    @staticmethod
+    def new_inflate() -> Any:  # a zlib decompressobj for one gzip member
+        import zlib
+
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+
     def inflated(self) -> bytes:
         """The next inflated bytes (at most CHUNK), b"" at the end of the archive."""
+        data: bytes
         while True:
             inflate = self.inflate
             if inflate.eof:  # one gzip member ended: zeros, the end, or another member follow
@@ -3574,7 +3580,7 @@ def archive_kind(path: str) -> str:
     """'zip' or 'tar.gz' from the file's first bytes; ArchiveError otherwise."""
     with open(path, "rb") as source:
         magic = source.read(4)
-    if magic.startswith(b"PK\x03\x04") or magic.startswith(b"PK\x05\x06"):
+    if magic.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return "zip"
     if magic.startswith(b"\x1f\x8b"):
         return "tar.gz"
@@ -3586,6 +3592,7 @@ def unpack_archive(path: str, writer: TreeWriter) -> None:
     import zlib
 
     kind = archive_kind(path)
+    malformed: type[Exception]
     if kind == "zip":
         import zipfile
 
@@ -3731,7 +3738,7 @@ def unpack_zip(path: str, writer: TreeWriter) -> None:
                 raise ArchiveError(f"archive refused: {info.filename!r} is not a file, folder or link")
 
 
-def quick_tar_info():  # type: ignore[no-untyped-def]
+def quick_tar_info() -> type[tarfile.TarInfo]:
     """tarfile.TarInfo whose frombuf() is faster for the common header.
 
     For a header whose numbers are octal, whose checksum is the unsigned one
@@ -3794,7 +3801,7 @@ def unpack_tar_gz(path: str, writer: TreeWriter) -> None:
         writer.packed = stream.packed
         archive = tarfile.TarFile(fileobj=stream, mode="r", tarinfo=quick_tar_info())  # type: ignore[arg-type]
         for member in archive:
-            archive.members = []  # tarfile keeps every member otherwise
+            archive.members = []  # type: ignore[attr-defined]  # tarfile keeps every member otherwise
             data_end = member.offset_data + -(-member.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
             stream.limit = data_end + TAR_HEADER_MAX + tarfile.RECORDSIZE
             if member.issparse():
@@ -3861,7 +3868,7 @@ def local_failure(error: OSError, path: str) -> LocalError:
     return LocalError(f"cannot write {path} ({reason}); check the folder, or use --cache-dir")
 
 
-def cache_root(settings: Settings, environ: dict[str, str]) -> str:
+def cache_root(settings: Settings, environ: Mapping[str, str]) -> str:
     return os.path.abspath(os.path.expanduser(settings.cache_dir or default_cache_root(environ)))
 
 
@@ -3985,13 +3992,14 @@ def replace_file(source: str, target: str) -> None:
     retry_windows(lambda: os.replace(source, target))
 
 
-def retry_windows(action) -> None:  # type: ignore[no-untyped-def]
+def retry_windows(action: Callable[[], object]) -> None:
     """Run `action`; on Windows retry a PermissionError for up to about 2 s."""
     import time
 
     for delay in (0.05, 0.1, 0.2, 0.4, 0.5, 0.75, 0):
         try:
-            return action()
+            action()
+            return
         except PermissionError:
             if os.name != "nt" or not delay:
                 raise
@@ -4076,7 +4084,7 @@ class BuildLock:
         except OSError as error:
             raise local_failure(error, self.path) from None
         try:
-            if os.name == "nt":
+            if sys.platform == "win32":
                 import msvcrt
 
                 msvcrt.locking(self.fd, msvcrt.LK_NBLCK, 1)
@@ -4099,7 +4107,7 @@ class BuildLock:
                 "support locks (a network share?); use --cache-dir on a local disk"
             ) from None
 
-    def __enter__(self) -> BuildLock:
+    def __enter__(self) -> BuildLock:  # noqa: PYI034 (not subclassed; typing.Self is 3.11+)
         import time
 
         deadline = time.monotonic() + self.timeout
@@ -4124,7 +4132,7 @@ class BuildLock:
         if self.discard and os.name != "nt":  # while held: a waiter then finds it gone
             remove_quietly(self.path)
         try:
-            if os.name == "nt":
+            if sys.platform == "win32":
                 import msvcrt
 
                 os.lseek(self.fd, 0, os.SEEK_SET)
@@ -4187,9 +4195,9 @@ def write_manifest(path: str, info: dict, records: str, links: list, prefix: lis
     at a time: memory does not grow with the build. One entry a line.
     """
     import json
-    from json.encoder import encode_basestring as quoted  # as TreeWriter.record wrote them
+    from json.encoder import encode_basestring as quoted
 
-    cut = quoted("/".join(prefix) + "/")[1:-1].encode("utf-8") if prefix else b""
+    cut = quoted("/".join(prefix) + "/")[1:-1].encode() if prefix else b""  # as TreeWriter.record wrote it
 
     def records_starting(opening: bytes):  # type: ignore[no-untyped-def]
         """The records of files (`{"path": "`) or folders (`"`) under the prefix, cut."""
@@ -4489,7 +4497,7 @@ class Acquired:
 
 
 def acquire_archive(fetcher: Fetcher, settings: Settings, tag: str, qt: str,
-                    platform: tuple[str, str], dest: str, installed) -> Acquired:  # type: ignore[no-untyped-def]
+                    platform: tuple[str, str], dest: str, installed: Callable[[str], bool]) -> Acquired:
     """Find the build in the release's index and download it, verified, into `dest`.
 
     `installed(digest)` tells whether that archive is installed already: then
@@ -4542,7 +4550,7 @@ def acquire_by_digest(fetcher: Fetcher, tag: str, qt: str, platform: tuple[str, 
 
 
 def install_with(settings: Settings, reporter: Reporter, qt: str, platform: tuple[str, str],
-                 acquire, reuse: bool = True) -> str:  # type: ignore[no-untyped-def]
+                 acquire: Callable[[str, Callable[[str], bool]], Acquired], reuse: bool = True) -> str:
     """Install a build all-or-nothing, under its lock; return its launcher.
 
     `acquire(dest, installed)` puts the verified archive at `dest` and returns
@@ -4638,9 +4646,9 @@ def start_launcher(path: str, args: list[str], reporter: Reporter) -> int:
     if os.name == "nt":
         return run_child(path, args)
     try:  # the C module, loaded at every start: `signal` would import 12 more
-        import _signal as signals
+        import _signal as signals  # type: ignore[import-not-found]
     except ImportError:  # an interpreter without it
-        import signal as signals  # type: ignore[no-redef]
+        import signal as signals
 
     signals.signal(signals.SIGPIPE, signals.SIG_DFL)  # Python ignores it; the launcher must not
     try:
@@ -4856,7 +4864,7 @@ def entry_options(settings: Settings, notes: list[str]) -> list[str]:
     return words
 
 
-def entry_environment(environ: dict[str, str], with_secrets: bool, notes: list[str]) -> dict[str, str]:
+def entry_environment(environ: Mapping[str, str], with_secrets: bool, notes: list[str]) -> dict[str, str]:
     """The entry's env: the QTMCP_* variables and the proxy, certificate, netrc, cache and
     display variables set now; secrets only with --with-secrets, mirror passwords never."""
     env: dict[str, str] = {}
@@ -4879,7 +4887,7 @@ def entry_environment(environ: dict[str, str], with_secrets: bool, notes: list[s
     return env
 
 
-def desktop_environment(environ: dict[str, str]) -> dict[str, str]:
+def desktop_environment(environ: Mapping[str, str]) -> dict[str, str]:
     """What a client started from the desktop passes to its servers besides the entry's env."""
     os_name = machine_os()
     base = {name: environ[name] for name in ("HOME", "USER") if environ.get(name)}
@@ -4945,7 +4953,7 @@ def parse_config(text: str) -> dict:  # type: ignore[type-arg]
     except RecursionError:
         raise ValueError("it nests too deep") from None
     if not isinstance(data, dict):
-        raise ValueError("it is not a JSON object")
+        raise ValueError("it is not a JSON object")  # noqa: TRY004 (callers take ValueError as unreadable)
     return data
 
 
@@ -5617,7 +5625,7 @@ def command_cache(settings: Settings, reporter: Reporter) -> int:
         print(root)
         return 0
     if action == "list":
-        rows = []
+        rows: list[dict[str, Any]] = []
         for tag, name, path in find_installs(root):
             try:
                 manifest = read_manifest(path)
@@ -6268,7 +6276,7 @@ def check_app(settings: Settings, app: str, platform: tuple[str, str] | None,
     return check, given, target
 
 
-def check_clients(environ: dict[str, str], cwd: str) -> list[Check]:
+def check_clients(environ: Mapping[str, str], cwd: str) -> list[Check]:
     """Each client configuration on this machine that starts qtmcp: does it start?"""
     os_name = machine_os()
     checks = []
@@ -6300,7 +6308,7 @@ def check_clients(environ: dict[str, str], cwd: str) -> list[Check]:
     return checks
 
 
-def known_config_files(environ: dict[str, str], os_name: str, cwd: str) -> list[tuple[str, str]]:
+def known_config_files(environ: Mapping[str, str], os_name: str, cwd: str) -> list[tuple[str, str]]:
     """(client, path) of every configuration file setup knows, the user's then this project's."""
     files = []
     for client in ("claude-desktop", "claude-code", "vscode", "cursor", "windsurf"):
@@ -6311,7 +6319,7 @@ def known_config_files(environ: dict[str, str], os_name: str, cwd: str) -> list[
     return [(t, p) for t, p in files if not (p in seen or seen.add(p))]  # type: ignore[func-returns-value]
 
 
-def check_client_entry(label: str, name: str, entry: dict, environ: dict[str, str], os_name: str) -> Check:  # type: ignore[type-arg]
+def check_client_entry(label: str, name: str, entry: dict, environ: Mapping[str, str], os_name: str) -> Check:  # type: ignore[type-arg]
     """One entry that starts qtmcp: its command resolves, its env has the proxy and CA variables set now."""
     import shutil
 
@@ -6370,7 +6378,7 @@ COMMAND_FUNCTIONS = {
 }
 
 
-def help_text(environ: dict[str, str]) -> str:
+def help_text(environ: Mapping[str, str]) -> str:
     statuses = "\n".join(f"  {status}  {meaning}" for status, meaning in EXIT_STATUSES)
     return HELP.format(cache=default_cache_root(environ), statuses=statuses)
 
@@ -6401,7 +6409,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         failure = error
         message, status = f"{describe_error(error)}: {getattr(error, 'filename', '') or ''}".rstrip(": "), 7
-    except Exception as error:  # a bug: still one line, and how to report it
+    except Exception as error:  # noqa: BLE001 (a bug: still one line, and how to report it)
         failure, status = error, 1
         message = (f"unexpected {type(error).__name__}: {error}; set QTMCP_DEBUG=1 for a traceback "
                    f"and report it at {PROJECT_URL}/issues")
