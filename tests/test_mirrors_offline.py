@@ -22,7 +22,6 @@ import pytest
 from fixtures import (
     HOST_PLATFORM,
     BuildSpec,
-    MirrorServer,
     assert_error,
     build_release,
     cache_leftovers,

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from fixtures import (
-    MirrorServer,
     assert_error,
     build_release,
     closed_port,

@@ -9,9 +9,11 @@ stdlib-only) and check what keeps the publishing safe.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
@@ -612,6 +614,17 @@ def test_ci_installs_the_built_wheel_offline() -> None:
     assert '"$bin/python" -m qtmcp --version' in runs
 
 
+def test_ci_lints_the_code_with_ruff_and_mypy_strict_from_the_hashed_requirements() -> None:
+    lint = jobs(load(CI))["lint-code"]
+    runs = "\n".join(step.get("run", "") for step in steps(lint))
+    assert "--require-hashes" in runs and ".github/requirements/lint.txt" in runs
+    assert "ruff check qtmcp.py .github/scripts" in runs
+    assert "mypy --strict qtmcp.py" in runs
+    locked = (REQUIREMENTS / "lint.txt").read_text(encoding="utf-8")
+    for pinned in ("ruff==", "mypy=="):
+        assert re.search("^" + re.escape(pinned), locked, re.MULTILINE), pinned
+
+
 def test_bash_syntax_runs_under_bash() -> None:
     """Windows runs steps in PowerShell unless told otherwise."""
     for path in workflow_files():
@@ -646,6 +659,22 @@ def test_actionlint_finds_nothing() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     if shutil.which("shellcheck") is None:
         pytest.skip("actionlint passed, but without shellcheck (apt-get install shellcheck)")
+
+
+def test_ruff_finds_nothing() -> None:
+    ruff = shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed (pip install ruff==0.17.6)")
+    for args in (["qtmcp.py", ".github/scripts"], ["--select", "E4,E7,E9,F", "tests"]):
+        result = _run_tool([ruff, "check", "--no-cache", *args])
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_strict_finds_nothing() -> None:
+    if importlib.util.find_spec("mypy") is None:
+        pytest.skip("mypy is not installed (pip install mypy==2.4.1)")
+    result = _run_tool([sys.executable, "-m", "mypy", "--strict", "--no-incremental", "qtmcp.py"])
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_zizmor_finds_nothing() -> None:

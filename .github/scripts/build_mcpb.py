@@ -41,7 +41,7 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any, NoReturn, Optional
+from typing import Any, NoReturn
 
 PROG = "build_mcpb"
 ROOT = Path(__file__).resolve().parents[2]
@@ -206,7 +206,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args[:1] in (["-h"], ["--help"]):
         print(__doc__.strip())

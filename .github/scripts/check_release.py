@@ -37,7 +37,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import NoReturn, Optional
+from typing import NoReturn
 
 PROG = "check_release"
 DEFAULT_MODULE = Path(__file__).resolve().parents[2] / "qtmcp.py"
@@ -66,11 +66,11 @@ def fail(message: str, status: int = 1) -> NoReturn:
 
 def _module_level_value(tree: ast.Module, name: str, path: Path) -> object:
     """The literal value assigned to NAME at module level (last one wins)."""
-    found: Optional[ast.expr] = None
+    found: ast.expr | None = None
     for node in tree.body:
         if isinstance(node, ast.Assign):
             targets = node.targets
-            value: Optional[ast.expr] = node.value
+            value: ast.expr | None = node.value
         elif isinstance(node, ast.AnnAssign):
             targets = [node.target]
             value = node.value
@@ -158,7 +158,7 @@ def download(url: str) -> bytes:
     delay = 2.0
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
                 data = response.read(MAX_SUMS_BYTES + 1)
             return data
         except urllib.error.HTTPError as exc:
@@ -280,7 +280,7 @@ def check(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Check a qtmcp release before it is published to PyPI.",
@@ -310,7 +310,7 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         if args.print_pin is not None:

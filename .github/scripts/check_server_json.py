@@ -31,7 +31,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any, NoReturn, Optional
+from typing import Any, NoReturn
 
 PROG = "check_server_json"
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,7 +89,7 @@ def check(server_path: Path, module: Path, readme_path: Path, tag: str) -> str:
     version = module_version(module)
     expected = {version}
     if tag:
-        expected.add(tag[1:] if tag.startswith("v") else tag)
+        expected.add(tag.removeprefix("v"))
     if len(expected) > 1:
         raise CheckError(f"tag {tag!r} does not match {module.name}'s __version__ {version!r}")
     places = [("version", server.get("version"))]
@@ -122,7 +122,7 @@ def check(server_path: Path, module: Path, readme_path: Path, tag: str) -> str:
     return f"ok: {server_path.name} is {name} {version}, and {readme_path.name} carries its marker"
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Check server.json before it goes to the MCP Registry.",
         allow_abbrev=False,

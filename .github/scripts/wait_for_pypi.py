@@ -25,7 +25,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from typing import Any, Optional
+from typing import Any
 
 PROG = "wait_for_pypi"
 POLL_SECONDS = 15.0
@@ -34,7 +34,7 @@ POLL_SECONDS = 15.0
 def description_of(url: str, timeout: float) -> str:
     request = urllib.request.Request(url, headers={"Accept": "application/json",
                                                    "User-Agent": "qtmcp-release"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         data: Any = json.load(response)
     return str(((data or {}).get("info") or {}).get("description") or "")
 
@@ -72,7 +72,7 @@ def wait(server: dict[str, Any], index: str, timeout: float, poll: float) -> lis
     return done
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=PROG, allow_abbrev=False,
                                      description="Wait until PyPI shows a server.json's packages.")
     parser.add_argument("server_json")
