@@ -60,7 +60,6 @@ OS_NAMES = ("linux", "windows", "macos")
 ARCH_NAMES = ("x64", "x86", "arm64")
 ARCHIVE_KINDS = ("tar.gz", "zip")
 NATIVE_KIND = {"linux": "tar.gz", "windows": "zip", "macos": "zip"}
-PROBE_SUFFIX = {"linux": ".so", "windows": ".dll", "macos": ".dylib"}
 
 SUMS_NAME = "SHA256SUMS"
 SUMS_MAX_BYTES = 1024 * 1024
@@ -132,45 +131,55 @@ FORMAT_NAMES = {"elf": "ELF", "pe": "PE", "macho": "Mach-O"}
 
 
 class QtmcpError(Exception):
-    """A failure reported as one line on stderr; `status` is the exit status."""
+    """A failure reported as one line on stderr; `status` is the exit status.
+
+    Each kind's `title` and docstring are its line under "exit statuses" in --help.
+    """
 
     status = 1
+    title = "unexpected error"
 
 
 class UsageError(QtmcpError):
     """Unknown option, bad or missing Qt version, platform, tag or argument."""
 
     status = 2
+    title = "usage error"
 
 
 class NoBuildError(QtmcpError):
     """The release has no archive for this Qt version and platform."""
 
     status = 3
+    title = "no build"
 
 
 class SourceError(QtmcpError):
     """Network, HTTP, TLS, mirror, malformed SHA256SUMS, file missing offline."""
 
     status = 4
+    title = "source error"
 
 
 class IntegrityError(QtmcpError):
     """A digest did not match, or there is none to check against."""
 
     status = 5
+    title = "integrity error"
 
 
 class ArchiveError(QtmcpError):
-    """The archive is unreadable or holds something qtmcp refuses."""
+    """Unreadable, or holds something unsafe (see README)."""
 
     status = 6
+    title = "bad archive"
 
 
 class LocalError(QtmcpError):
     """Cache not writable, disk full, path too long, launcher not startable."""
 
     status = 7
+    title = "local error"
 
 
 class MissingError(SourceError):
@@ -197,15 +206,7 @@ class TransientError(Exception):
         self.retry_after = retry_after
 
 
-EXIT_STATUSES = (
-    (0, "success (in run: the launcher's own status is passed on)"),
-    (2, "usage error: unknown option, bad or missing Qt version, platform, tag or argument"),
-    (3, "no build: the release has no archive for this Qt version and platform"),
-    (4, "source error: network, HTTP, TLS, mirror, malformed SHA256SUMS, file missing offline"),
-    (5, "integrity error: a digest did not match, or there is none to check against"),
-    (6, "bad archive: unreadable, or holds something unsafe (see README)"),
-    (7, "local error: cache not writable, disk full, path too long, launcher not startable"),
-)
+ERROR_KINDS = (UsageError, NoBuildError, SourceError, IntegrityError, ArchiveError, LocalError)
 
 # Versions, platforms and asset names (pure) ##################################
 
@@ -1481,9 +1482,9 @@ options (flags win over the environment):
   --sha256 HEX                         the archive's expected SHA-256
   --launcher PATH     QTMCP_LAUNCHER   run this launcher instead of a downloaded one
   --timeout SECONDS   QTMCP_TIMEOUT    give up on a connection silent this long
-                                       (default 30); a file is tried at most 4
-                                       times, a silent source given up within
-                                       --timeout + 30 s
+                                       (default {timeout:g}); a file is tried at most
+                                       {attempts} times, a silent source given up
+                                       within --timeout + {budget:g} s
   --quiet             QTMCP_QUIET      only errors on stderr
   --version, --help
 
@@ -1536,7 +1537,6 @@ class Settings:
         self.positionals: list[str] = []
         self.launcher_args: list[str] = []
         self.log = ""
-        self.debug = False
         self.token = ""
 
 
@@ -1630,8 +1630,8 @@ def read_settings(argv: list[str], environ: Mapping[str, str]) -> Settings:
     settings.token = env_value(environ, "QTMCP_MIRROR_TOKEN")
     if not all(33 <= ord(c) < 127 for c in settings.token):
         raise UsageError("QTMCP_MIRROR_TOKEN holds spaces or characters an HTTP header cannot carry")
-    debug = env_value(environ, "QTMCP_DEBUG")
-    settings.debug = parse_switch(debug, "QTMCP_DEBUG") if debug else False
+    if env_value(environ, "QTMCP_DEBUG"):
+        parse_switch(env_value(environ, "QTMCP_DEBUG"), "QTMCP_DEBUG")  # a bad value is a usage error
     if isinstance(settings.timeout, str):
         try:
             settings.timeout = float(settings.timeout)
@@ -6378,9 +6378,20 @@ COMMAND_FUNCTIONS = {
 }
 
 
+def debug_wanted(environ: Mapping[str, str]) -> bool:
+    """True if QTMCP_DEBUG asks for tracebacks (read before the settings, so that
+    an error in them gets one too)."""
+    return env_value(environ, "QTMCP_DEBUG").lower() in SWITCH_TRUE
+
+
 def help_text(environ: Mapping[str, str]) -> str:
-    statuses = "\n".join(f"  {status}  {meaning}" for status, meaning in EXIT_STATUSES)
-    return HELP.format(cache=default_cache_root(environ), statuses=statuses)
+    """--help, its numbers and exit statuses written from the constants and the error kinds."""
+    statuses = ["  0  success (in run: the launcher's own status is passed on)"]
+    for kind in ERROR_KINDS:
+        meaning = (kind.__doc__ or "").strip().rstrip(".")
+        statuses.append(f"  {kind.status}  {kind.title}: {meaning[:1].lower()}{meaning[1:]}")
+    return HELP.format(cache=default_cache_root(environ), statuses="\n".join(statuses),
+                       timeout=DEFAULT_TIMEOUT, attempts=MAX_ATTEMPTS, budget=RETRY_BUDGET)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -6388,7 +6399,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     environ = os.environ
     reporter = Reporter(log_path=env_value(environ, "QTMCP_LOG"))
-    debug = env_value(environ, "QTMCP_DEBUG").lower() in SWITCH_TRUE
+    debug = debug_wanted(environ)
     try:
         settings = read_settings(args, environ)
         reporter = Reporter(settings.quiet, settings.log)

@@ -97,6 +97,7 @@ from fixtures import (  # noqa: E402
     Release,
     build_release,
     clean_env,
+    import_qtmcp,
     set_default_env,
     write_launcher,
 )
@@ -122,6 +123,12 @@ class ServedRelease:
 
     def __repr__(self) -> str:
         return "<ServedRelease %s at %s>" % (self.info.tag, self.url)
+
+
+@pytest.fixture
+def qtmcp_module() -> Any:
+    """The module under test, imported in this process (fixtures.import_qtmcp)."""
+    return import_qtmcp()
 
 
 @pytest.fixture

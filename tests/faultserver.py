@@ -41,7 +41,6 @@ from fixtures import (
     Entry,
     default_members,
     send_file_headers,
-    stderr_lines,
     text,
 )
 
@@ -354,23 +353,6 @@ def cache_problems(root: Union[str, Path], *, leftovers_allowed: bool = False,
 
 # --------------------------------------------------------------------------
 # stderr
-
-
-def assert_one_error(cp: Any, status: int, *needles: str) -> str:
-    """The contract's error shape, strictly: exit ``status``; no traceback;
-    exactly one ``qtmcp: error: `` line, and it is the last stderr line;
-    each needle (case-insensitive) in it. Returns the line."""
-    err = text(cp.stderr)
-    detail = "status %r\n--- stdout\n%s\n--- stderr\n%s" % (cp.returncode, text(cp.stdout), err)
-    assert cp.returncode == status, "expected status %d, got %s" % (status, detail)
-    assert "Traceback" not in err and "Traceback" not in text(cp.stdout), "traceback: " + detail
-    lines = stderr_lines(cp)
-    errors = [ln for ln in lines if ln.startswith("qtmcp: error: ")]
-    assert len(errors) == 1, "expected exactly one error line: " + detail
-    assert lines[-1] == errors[0], "the error is not the last stderr line: " + detail
-    for needle in needles:
-        assert needle.lower() in errors[0].lower(), "%r not in the error line %r" % (needle, errors[0])
-    return errors[0]
 
 
 def assert_success(cp: Any) -> str:

@@ -87,6 +87,47 @@ REPO = TESTS.parent
 #: the module under test, /work/main/qtmcp.py (found relative to the tests folder)
 QTMCP = REPO / "qtmcp.py"
 
+
+# SHA256SUMS files and what qtmcp reads from them ({name: digest}, or None: refused).
+# tests/test_units.py holds qtmcp's parse_sums to this table, and
+# tests/test_release_check.py the release check's, so that the two agree.
+_A, _B = "a" * 64, "0123456789abcdef" * 4
+SUMS_CASES: List[Tuple[str, bytes, Optional[Dict[str, str]]]] = [
+    ("two lines", ("%s  a.zip\n%s  b.tar.gz\n" % (_A, _B)).encode(), {"a.zip": _A, "b.tar.gz": _B}),
+    ("binary marker, CRLF, blank lines, no final newline",
+     ("\r\n%s *a.zip\r\n\r\n   \n%s  b.zip" % (_A, _B)).encode(), {"a.zip": _A, "b.zip": _B}),
+    ("capital hex", ("%s  a.zip\n" % _B.upper()).encode(), {"a.zip": _B}),
+    ("the same line twice", ("%s  a.zip\n" % _A).encode() * 2, {"a.zip": _A}),
+    ("a form feed is part of the name, not a line break", ("%s  a\fb.zip\n" % _A).encode(), {"a\fb.zip": _A}),
+    ("a vertical tab, a NEL and a line separator are part of the name",
+     ("%s  a\vb\x85c\u2028d.zip\n" % _A).encode(), {"a\vb\x85c\u2028d.zip": _A}),
+    ("a lone carriage return inside a line", ("%s  a\rb.zip\n" % _A).encode(), {"a\rb.zip": _A}),
+    ("one name, two digests", ("%s  a.zip\n%s  a.zip\n" % (_A, _B)).encode(), None),
+    ("one space", ("%s a.zip\n" % _A).encode(), None),
+    ("a tab", ("%s\ta.zip\n" % _A).encode(), None),
+    ("no name", ("%s  \n" % _A).encode(), None),
+    ("a name ending in a space", ("%s  a.zip \n" % _A).encode(), None),
+    ("a name starting with a space", ("%s   a.zip\n" % _A).encode(), None),
+    ("63 digits", ("%s  a.zip\n" % _A[:63]).encode(), None),
+    ("not hex", ("%sg  a.zip\n" % _A[:63]).encode(), None),
+    ("a bad line after a good one", ("%s  a.zip\nnot a line\n" % _A).encode(), None),
+    ("a web page", b"<html><body>Not Found</body></html>\n", None),
+    ("not UTF-8", ("%s  a.zip\n" % _A).encode() + b"\xff\xfe\n", None),
+    ("over 1 MiB", ("%s  a.zip\n" % _A).encode() * (1024 * 1024 // 72 + 1), None),
+]
+
+
+def import_qtmcp() -> Any:
+    """``import qtmcp`` from the repository root (put first on sys.path): the one way
+    the tests load the module in-process."""
+    root = str(REPO)
+    if sys.path[:1] != [root]:
+        sys.path.insert(0, root)
+    module = importlib.import_module("qtmcp")
+    if Path(module.__file__).resolve() != QTMCP.resolve():
+        raise AssertionError("imported %s, not the repository's qtmcp.py" % module.__file__)
+    return module
+
 #: the modification time written into every archive member (reproducible archives)
 FIXED_MTIME = 1_700_000_000  # 2023-11-14
 
@@ -1664,9 +1705,9 @@ def stderr_lines(cp: Any) -> List[str]:
 
 
 def assert_error(cp: Any, status: int, *needles: str) -> str:
-    """Check the contract's error shape: exit ``status``; the last stderr
-    line starts ``qtmcp: error: ``; no traceback anywhere; each needle
-    (case-insensitive) in that line. Returns the line."""
+    """Check the contract's error shape: exit ``status``; no traceback anywhere;
+    exactly one ``qtmcp: error: `` line, and it is the last stderr line; each
+    needle (case-insensitive) in it. Returns the line."""
     err = text(cp.stderr)
     detail = "status %r\n--- stdout\n%s\n--- stderr\n%s" % (cp.returncode, text(cp.stdout), err)
     assert cp.returncode == status, "expected status %d, got %s" % (status, detail)
@@ -1675,6 +1716,7 @@ def assert_error(cp: Any, status: int, *needles: str) -> str:
     assert lines, "no error message: " + detail
     last = lines[-1]
     assert last.startswith("qtmcp: error: "), "last stderr line is not the error: " + detail
+    assert [ln for ln in lines if ln.startswith("qtmcp: error: ")] == [last], "more than one error line: " + detail
     for needle in needles:
         assert needle.lower() in last.lower(), "%r not in the error line %r" % (needle, last)
     return last

@@ -2,8 +2,6 @@
 
 Used by test_mirrors_offline.py, test_private_mirrors.py and test_integrity.py.
 
-* ``import_qtmcp()``: the module under test, imported in-process from the
-  repository root (whatever else is on sys.path).
 * ``network_guard(env, folder)``: an environment for a qtmcp child whose
   Python refuses to open any network connection. A ``sitecustomize.py``
   put first on ``PYTHONPATH`` installs an audit hook (``sys.addaudithook``)
@@ -28,33 +26,20 @@ from __future__ import annotations
 import base64
 import http.client
 import http.server
-import importlib
 import os
 import socket
 import ssl
-import sys
 import threading
 import urllib.parse
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
-from fixtures import FALLTHROUGH, REPO, TESTS, MirrorServer
+from fixtures import FALLTHROUGH, REPO, TESTS, MirrorServer, import_qtmcp  # noqa: F401 (import_qtmcp kept for callers)
 
 TLS = TESTS / "tls"
 CA_PEM = TLS / "ca.pem"
 SERVER_PEM = TLS / "server.pem"
 SERVER_KEY = TLS / "server.key"
-
-
-def import_qtmcp() -> Any:
-    """``import qtmcp`` from the repository root (put first on sys.path)."""
-    root = str(REPO)
-    if sys.path[:1] != [root]:
-        sys.path.insert(0, root)
-    module = importlib.import_module("qtmcp")
-    if Path(module.__file__).resolve() != (REPO / "qtmcp.py").resolve():
-        raise AssertionError("imported %s, not the repository's qtmcp.py" % module.__file__)
-    return module
 
 
 # --------------------------------------------------------------------------

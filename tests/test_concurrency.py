@@ -18,8 +18,6 @@ import sys
 import time
 
 import pytest
-
-from fixtures import QTMCP, text
 from faultserver import (
     BigBuild,
     Progress,
@@ -30,7 +28,7 @@ from faultserver import (
     respond_paced,
     wait_for,
 )
-from fixtures import run_qtmcp, start_qtmcp
+from fixtures import QTMCP, run_qtmcp, start_qtmcp, text
 
 STARTS = 8
 

@@ -26,15 +26,12 @@ leftover of the dead run remains.
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 import threading
 import time
 
 import pytest
-
-from fixtures import QTMCP, run_qtmcp, text, tree_snapshot
 from faultserver import (
     KILL_POINTS,
     BigBuild,
@@ -51,7 +48,7 @@ from faultserver import (
     work_leftovers,
     write_kill_wrapper,
 )
-from fixtures import respond_bytes
+from fixtures import QTMCP, import_qtmcp, respond_bytes, run_qtmcp, text, tree_snapshot
 
 SUMS = "/vTEST/SHA256SUMS"
 
@@ -256,10 +253,7 @@ def _work_prefix(key: str) -> str:
     """How qtmcp names a build's work folders (``.tmp-<key>`` and a separator;
     design.md says ``.tmp-<buildkey>-<random>``): asked of the module itself,
     so this test follows it."""
-    spec = importlib.util.spec_from_file_location("qtmcp_under_test", str(QTMCP))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    prefix = module.work_prefix(key)
+    prefix = import_qtmcp().work_prefix(key)
     assert prefix.startswith(".tmp-" + key)
     return prefix
 

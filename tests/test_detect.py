@@ -17,11 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 import binaries as b
-from fixtures import HOST_OS, HOST_PLATFORM, assert_error, run_qtmcp, start_qtmcp, stderr_lines, text
-from netfixtures import import_qtmcp
+import pytest
+from fixtures import HOST_OS, HOST_PLATFORM, assert_error, import_qtmcp, run_qtmcp, start_qtmcp, stderr_lines, text
 
 qtmcp = import_qtmcp()
 

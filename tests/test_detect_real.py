@@ -23,7 +23,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from fixtures import HOST_OS, HOST_PLATFORM, run_qtmcp, stderr_lines, text
 
 LINUX_X64 = HOST_PLATFORM == "linux-x64"

@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
-
 from fixtures import (
     QTMCP,
     REPO,

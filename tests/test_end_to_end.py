@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from fixtures import (
     HOST_OS,
     HOST_PLATFORM,

@@ -22,7 +22,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 from fixtures import (
     HOST_OS,
     QTMCP,
@@ -36,16 +35,10 @@ from fixtures import (
     sha256_hex,
     text,
 )
-from netfixtures import import_qtmcp
 
 #: modules a cached start has no use for (importing one costs milliseconds)
 HEAVY = {"signal", "hashlib", "_hashlib", "json", "socket", "ssl", "urllib", "http", "email", "tarfile",
          "zipfile", "gzip", "zlib", "tempfile", "threading", "subprocess", "unicodedata", "typing", "enum"}
-
-
-@pytest.fixture
-def qtmcp_module():  # type: ignore[no-untyped-def]
-    return import_qtmcp()
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the launcher's /proc/self/status")

@@ -46,12 +46,18 @@ from pathlib import Path
 from typing import Callable, List, Optional, Sequence
 
 import pytest
-
+from faultserver import (
+    assert_success,
+    cache_problems,
+    install_dirs,
+    work_leftovers,
+)
 from fixtures import (
     FIXED_MTIME,
     HOST_OS,
     HOST_PLATFORM,
     Entry,
+    assert_error,
     asset_name,
     build_archive,
     cache_leftovers,
@@ -63,13 +69,6 @@ from fixtures import (
     sha256_hex,
     text,
     tree_snapshot,
-)
-from faultserver import (
-    assert_one_error,
-    assert_success,
-    cache_problems,
-    install_dirs,
-    work_leftovers,
 )
 
 MIB = 1024 * 1024
@@ -543,7 +542,7 @@ def test_a_hostile_archive_is_refused_and_leaves_nothing_anywhere(
     args = case_args(request, mode, archive, kind, ctx, case.windows_build)
     before = _outside_cache(ctx.tmp)
     cp = run_qtmcp(args)
-    assert_one_error(cp, case.status)
+    assert_error(cp, case.status)
     assert cp.stdout == b""
     assert_nothing_left(cache_dir, ctx, before)
 
@@ -771,6 +770,6 @@ def test_a_member_name_that_is_not_valid_utf8_is_refused_with_status_6_and_leave
     else:
         args = ["--mirror", http_server.url, "--release", "vTEST", "--qt", "6.8", "fetch"]
     cp = run_qtmcp(args, timeout=60)
-    assert_one_error(cp, 6)
+    assert_error(cp, 6)
     assert install_dirs(cache_dir) == []
     assert cache_leftovers(cache_dir) == []

@@ -15,7 +15,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from fixtures import (
     HOST_OS,
     BuildSpec,

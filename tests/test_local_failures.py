@@ -27,7 +27,6 @@ which:
 from __future__ import annotations
 
 import errno
-import importlib
 import io
 import os
 import shutil
@@ -36,16 +35,16 @@ import sys
 from pathlib import Path
 
 import pytest
-
+from faultserver import BigBuild, assert_success, cache_problems, install_dirs
 from fixtures import (
     HOST_OS,
-    REPO,
     BuildSpec,
+    assert_error,
+    import_qtmcp,
     run_qtmcp,
     text,
     tree_snapshot,
 )
-from faultserver import BigBuild, assert_one_error, assert_success, cache_problems, install_dirs
 
 
 def _fetch(release, *extra, qt="6.8", tag="vTEST", env=None):
@@ -84,7 +83,7 @@ def assert_untouched(installed):
 
 
 def assert_local_error(cp, folder, *needles):
-    line = assert_one_error(cp, 7, "--cache-dir", *needles)
+    line = assert_error(cp, 7, "--cache-dir", *needles)
     assert str(folder) in line, "the error does not name the folder %s: %s" % (folder, line)
     return line
 
@@ -178,7 +177,7 @@ def test_a_read_only_cache_still_starts_a_cached_build_but_cannot_install_anothe
 
 
 @pytest.fixture
-def qtmcp_module(monkeypatch, qtmcp_env):
+def module_in_test_env(monkeypatch, qtmcp_env):
     """qtmcp imported into this process (``import qtmcp``), with this test's
     environment in os.environ (no proxies, no QTMCP_* of the caller)."""
     for key in list(os.environ):
@@ -186,10 +185,7 @@ def qtmcp_module(monkeypatch, qtmcp_env):
             monkeypatch.delenv(key)
     for key, value in qtmcp_env.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.syspath_prepend(str(REPO))
-    module = importlib.import_module("qtmcp")
-    assert Path(module.__file__).resolve() == (REPO / "qtmcp.py").resolve()
-    return module
+    return import_qtmcp()
 
 
 class Result:
@@ -218,7 +214,7 @@ WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 @pytest.mark.parametrize("code", ["EROFS", "EACCES", "EPERM"])
 @pytest.mark.parametrize("target", ["another build", "another release", "a refresh"])
 def test_a_cache_that_refuses_writes_is_a_local_error_and_the_install_is_untouched(
-        rel, cache_dir, installed, qtmcp_module, monkeypatch, capsys, code, target):
+        rel, cache_dir, installed, module_in_test_env, monkeypatch, capsys, code, target):
     """Simulated in-process: os.mkdir and os.open (for writing) raise
     EROFS/EACCES/EPERM for every path in the cache, as a read-only or
     foreign-owned cache does for a user who is not root."""
@@ -240,7 +236,7 @@ def test_a_cache_that_refuses_writes_is_a_local_error_and_the_install_is_untouch
     monkeypatch.setattr(os, "open", os_open)
     qt, tag, extra = {"another build": ("6.5", "vTEST", []), "another release": ("6.8", "vOTHER", []),
                       "a refresh": ("6.8", "vTEST", ["--refresh"])}[target]
-    cp = run_in_process(qtmcp_module, capsys, ["--mirror", rel.url, "--release", tag, "--qt", qt,
+    cp = run_in_process(module_in_test_env, capsys, ["--mirror", rel.url, "--release", tag, "--qt", qt,
                                                 "--cache-dir", cache_dir] + extra + ["fetch"])
     monkeypatch.undo()
     assert_local_error(cp, cache_dir)
@@ -275,12 +271,12 @@ STAGES = ("download", "unpacked file", "manifest", "SHA256SUMS copy", ".current"
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_a_full_disk_is_a_local_error_at_every_write_and_the_install_is_untouched(
-        rel, cache_dir, installed, qtmcp_module, monkeypatch, capsys, stage):
+        rel, cache_dir, installed, module_in_test_env, monkeypatch, capsys, stage):
     """Simulated in-process: one write of the install (the download, a file
     being unpacked, the manifest, the SHA256SUMS copy or ``.current``) raises
     ENOSPC, as on a full disk. Release vOTHER, so that every one of these
     writes happens."""
-    module = qtmcp_module
+    module = module_in_test_env
     root = os.path.abspath(str(cache_dir))
     real_open, real_fdopen = open, os.fdopen
     hits = []

@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from fixtures import (
     HOST_PLATFORM,
     BuildSpec,

@@ -25,9 +25,21 @@ import shutil
 import time
 
 import pytest
-
+from faultserver import (
+    BigBuild,
+    Counter,
+    assert_success,
+    cache_problems,
+    install_dirs,
+    respond_close_delimited,
+    respond_endless,
+    respond_paced,
+    respond_reset_mid_body,
+    route_sequence,
+)
 from fixtures import (
     BuildSpec,
+    assert_error,
     closed_port,
     respond_bytes,
     respond_redirect,
@@ -37,19 +49,6 @@ from fixtures import (
     respond_truncated,
     run_qtmcp,
     text,
-)
-from faultserver import (
-    BigBuild,
-    Counter,
-    assert_one_error,
-    assert_success,
-    cache_problems,
-    install_dirs,
-    respond_close_delimited,
-    respond_endless,
-    respond_paced,
-    respond_reset_mid_body,
-    route_sequence,
 )
 
 SUMS = "/vTEST/SHA256SUMS"
@@ -88,7 +87,7 @@ def assert_installed(cp, release, cache_dir):
 
 
 def assert_failed_cleanly(cp, status, cache_dir, *needles):
-    line = assert_one_error(cp, status, *needles)
+    line = assert_error(cp, status, *needles)
     assert cp.stdout == b""
     assert cache_problems(cache_dir) == []
     assert install_dirs(cache_dir) == []
@@ -492,7 +491,7 @@ def test_a_proxy_variable_with_a_malformed_address_is_one_error_line_naming_the_
         rel, cache_dir, qtmcp_env, variable, proxy):
     cp = run_qtmcp(["--mirror", rel.url, "--qt", "6.8", "--timeout", "2", "fetch"],
                    env=dict(qtmcp_env, **{variable: proxy}), timeout=60)
-    line = assert_one_error(cp, cp.returncode if cp.returncode in (2, 4) else 4)
+    line = assert_error(cp, cp.returncode if cp.returncode in (2, 4) else 4)
     assert variable.upper() in line.upper(), "the error does not name the variable: " + line
     assert install_dirs(cache_dir) == []
 
@@ -546,5 +545,5 @@ def test_control_characters_in_names_of_sha256sums_never_reach_the_terminal(rel,
     cp = run_qtmcp(["--mirror", rel.url, "--timeout", "2"] + args, timeout=60)
     assert "Traceback" not in text(cp.stderr)
     if cp.returncode != 0:
-        assert_one_error(cp, cp.returncode if cp.returncode in (4, 5) else 4)
+        assert_error(cp, cp.returncode if cp.returncode in (4, 5) else 4)
     assert_no_control_characters(cp.stderr, cp.stdout)

@@ -15,7 +15,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from fixtures import HOST_OS, QTMCP, REPO, clean_env, run_qtmcp, text
 
 needs_flit = pytest.mark.skipif(

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 import pytest
-
+from faultserver import BigBuild, Progress, hold_build_lock, install_dirs, respond_paced, route_sequence, wait_for
 from fixtures import (
     HOST_OS,
     HOST_PLATFORM,
@@ -40,8 +40,6 @@ from fixtures import (
     text,
     tree_snapshot,
 )
-from faultserver import (BigBuild, Progress, hold_build_lock, install_dirs, respond_paced, route_sequence,
-                         wait_for)
 
 pytestmark = pytest.mark.skipif(HOST_OS == "windows" or not hasattr(os, "mkfifo"),
                                 reason="symbolic links and fifos planted by another user: POSIX only")

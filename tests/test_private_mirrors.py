@@ -15,7 +15,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from fixtures import (
     assert_error,
     build_release,
@@ -138,7 +137,7 @@ def test_credentials_never_go_to_the_default_release_host(qtmcp_env, tmp_path, m
     """In-process: the default base is on the internet, so the rule is checked
     on the Fetcher itself (token and a netrc entry for github.com and the
     default entry are all there, and none is used)."""
-    from netfixtures import import_qtmcp
+    from fixtures import import_qtmcp
 
     qtmcp = import_qtmcp()
     netrc = write_netrc(tmp_path / "all.netrc", "machine github.com login u password %s\n"

@@ -34,9 +34,8 @@ import time
 from pathlib import Path
 
 import pytest
-
-from fixtures import BuildSpec, HOST_OS, assert_error, build_release, free_port, run_qtmcp, text
 from faultserver import install_dirs
+from fixtures import HOST_OS, BuildSpec, assert_error, build_release, free_port, run_qtmcp, text
 from netfixtures import CA_PEM, SERVER_KEY, SERVER_PEM
 
 pytestmark = pytest.mark.skipif(HOST_OS == "windows", reason="nginx and squid are started as POSIX daemons here")

@@ -21,6 +21,8 @@ from typing import Iterator, Optional
 
 import pytest
 
+from fixtures import SUMS_CASES
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / ".github" / "scripts" / "check_release.py"
 REAL_MODULE = ROOT / "qtmcp.py"
@@ -248,7 +250,7 @@ def test_fails_when_sums_file_is_missing(tmp_path: Path) -> None:
         (b"not a sums line\n", "line 1"),
         (b"\xff\xfe\n", "not UTF-8"),
         (b"\n\n", "lists no asset"),
-        (SUMS + SUMS, "twice"),
+        (SUMS + SUMS.replace(SUMS[:64], b"0" * 64), "twice with different digests"),
         (b"1" * 63 + b"  short.zip\n", "line 1"),
     ],
 )
@@ -258,6 +260,26 @@ def test_fails_when_sums_is_not_an_index(tmp_path: Path, data: bytes, fragment: 
     sums = write_sums(tmp_path, data)
     result = run("--module", str(module), "--tag", "v1.2.3", "--sums-file", str(sums))
     assert_fails(result, fragment)
+
+
+def _check_release_module():  # type: ignore[no-untyped-def]
+    """check_release.py imported (its main() runs only as a script)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("check_release", str(SCRIPT))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("data, expected", [case[1:] for case in SUMS_CASES], ids=[case[0] for case in SUMS_CASES])
+def test_the_release_check_reads_sha256sums_as_qtmcp_does(data: bytes, expected: object) -> None:
+    check = _check_release_module()
+    if expected is None:
+        with pytest.raises(check.CheckError):
+            check.parse_sums(data, "here")
+    else:
+        assert check.parse_sums(data, "here") == expected
 
 
 def test_fails_when_pin_is_not_lowercase_hex(tmp_path: Path) -> None:

@@ -22,20 +22,19 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-
 from fixtures import (
-    HOST_PLATFORM,
     HOST_OS,
+    HOST_PLATFORM,
     QTMCP,
     assert_error,
     encode_message,
+    import_qtmcp,
     launcher_name,
     run_qtmcp,
     text,
     tree_snapshot,
     write_launcher,
 )
-from netfixtures import import_qtmcp
 
 POSIX_ONLY = pytest.mark.skipif(HOST_OS == "windows", reason="POSIX modes, links and shebang scripts")
 NON_ASCII = "Grüße, こんにちは ✓"

@@ -10,8 +10,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-
-from netfixtures import import_qtmcp
+from fixtures import SUMS_CASES, import_qtmcp
 
 qtmcp = import_qtmcp()
 
@@ -131,6 +130,15 @@ def test_the_v0_2_windows_name_is_used_only_where_no_windows_x64_name_is_listed(
 
 
 # -- SHA256SUMS -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("data,expected", [case[1:] for case in SUMS_CASES], ids=[case[0] for case in SUMS_CASES])
+def test_parse_sums_reads_the_shared_table_of_sha256sums_cases(data, expected):
+    if expected is None:
+        with pytest.raises(qtmcp.SourceError):
+            qtmcp.parse_sums(data, "here")
+    else:
+        assert qtmcp.parse_sums(data, "here") == expected
+
 
 def test_parse_sums_reads_gnu_lines():
     data = ("%s  qtmcp-qt6.8-linux.tar.gz\n%s  qtmcp-qt6.8-windows-x64.zip\n" % (HEX_A, HEX_B)).encode()
@@ -313,19 +321,20 @@ def test_an_empty_variable_counts_as_unset():
                    QTMCP_DEBUG="", QTMCP_LOG="", QTMCP_PLATFORM="", QTMCP_CACHE_DIR="")
     assert (got.qt, got.release, got.mirror, got.timeout, got.offline, got.quiet, got.launcher) \
         == ([], "", [], 30.0, False, False, "")
-    assert (got.token, got.debug, got.log, got.platform, got.cache_dir) == ("", False, "", [], "")
+    assert (got.token, got.log, got.platform, got.cache_dir) == ("", "", [], "")
+    assert qtmcp.debug_wanted({"QTMCP_DEBUG": ""}) is False
 
 
 @pytest.mark.parametrize("value", ["1", "true", "yes", "on", "TRUE", "Yes", "On"])
 def test_a_switch_variable_is_on_for_1_true_yes_on_in_any_case(value):
     got = settings([], QTMCP_OFFLINE=value, QTMCP_QUIET=value, QTMCP_DEBUG=value)
-    assert (got.offline, got.quiet, got.debug) == (True, True, True)
+    assert (got.offline, got.quiet, qtmcp.debug_wanted({"QTMCP_DEBUG": value})) == (True, True, True)
 
 
 @pytest.mark.parametrize("value", ["0", "false", "no", "off", "FALSE", "No", "OFF"])
 def test_a_switch_variable_is_off_for_0_false_no_off_in_any_case(value):
     got = settings([], QTMCP_OFFLINE=value, QTMCP_QUIET=value, QTMCP_DEBUG=value)
-    assert (got.offline, got.quiet, got.debug) == (False, False, False)
+    assert (got.offline, got.quiet, qtmcp.debug_wanted({"QTMCP_DEBUG": value})) == (False, False, False)
 
 
 @pytest.mark.parametrize("name", ["QTMCP_OFFLINE", "QTMCP_QUIET", "QTMCP_DEBUG"])

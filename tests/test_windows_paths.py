@@ -16,9 +16,7 @@ import subprocess
 import sys
 
 import pytest
-
-from fixtures import HOST_OS, REPO, text, write_launcher
-from netfixtures import import_qtmcp
+from fixtures import HOST_OS, REPO, import_qtmcp, text, write_launcher
 
 qtmcp = import_qtmcp()
 

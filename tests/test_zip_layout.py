@@ -21,9 +21,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-
 from fixtures import HOST_PLATFORM, assert_error, run_qtmcp, sha256_hex, text
-from netfixtures import import_qtmcp
 
 LAUNCHER = b"#!/bin/sh\necho hi\n"
 
@@ -112,11 +110,6 @@ def test_a_well_formed_hand_built_zip_installs(tmp_path, cache_dir):
     assert cp.returncode == 0, text(cp.stderr)
     installed = Path(text(cp.stdout).strip()).parent
     assert (installed / "plugin.txt").read_bytes() == plain
-
-
-@pytest.fixture
-def qtmcp_module():  # type: ignore[no-untyped-def]
-    return import_qtmcp()
 
 
 def test_copies_made_where_windows_cannot_make_links_count_against_the_size_limit(

@@ -46,7 +46,7 @@ MAX_SUMS_BYTES = 1024 * 1024  # qtmcp refuses a larger SHA256SUMS
 TAG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*\Z")
 REPO_RE = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+\Z")
 HEX64_RE = re.compile(r"[0-9a-f]{64}\Z")
-SUMS_LINE_RE = re.compile(r"([0-9A-Fa-f]{64}) [ *](.+)\Z")
+SHA256_RE = re.compile(r"[0-9a-f]{64}")
 ATTEMPTS = 4
 TIMEOUT = 30.0
 
@@ -116,31 +116,43 @@ def read_module(path: Path) -> tuple[str, dict[str, str]]:
 # SHA256SUMS
 
 
-def validate_sums(data: bytes, where: str) -> int:
-    """Check DATA is an index qtmcp accepts; return how many assets it lists."""
+def parse_sums(data: bytes, where: str) -> dict[str, str]:
+    """{asset name: lowercase digest} from DATA, read exactly as qtmcp's parse_sums reads it.
+
+    Lines end at "\n" only (one "\r" before it is dropped); blank lines are
+    skipped; a line is 64 hex digits, "  " or " *", and a name without
+    surrounding spaces. A name listed twice with one digest is kept once,
+    with two digests it is refused. tests/fixtures.py SUMS_CASES holds both to this.
+    """
     if len(data) > MAX_SUMS_BYTES:
         raise CheckError(f"{where}: SHA256SUMS is over 1 MiB ({len(data)} bytes)")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise CheckError(f"{where}: SHA256SUMS is not UTF-8 text") from None
-    names = set()
-    for number, line in enumerate(text.splitlines(), 1):
+    sums: dict[str, str] = {}
+    for number, line in enumerate(text.split("\n"), 1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
-        match = SUMS_LINE_RE.match(line)
-        if match is None:
+        digest, name = line[:64].lower(), line[66:]
+        if not (SHA256_RE.fullmatch(digest) and line[64:66] in ("  ", " *") and name and name == name.strip()):
             raise CheckError(
                 f"{where}: SHA256SUMS line {number} is not"
                 f" '<64 hex digits>  <asset name>': {line[:80]!r}"
             )
-        name = match.group(2)
-        if name in names:
-            raise CheckError(f"{where}: SHA256SUMS lists {name!r} twice (line {number})")
-        names.add(name)
-    if not names:
+        if sums.get(name, digest) != digest:
+            raise CheckError(f"{where}: SHA256SUMS lists {name!r} twice with different digests (line {number})")
+        sums[name] = digest
+    return sums
+
+
+def validate_sums(data: bytes, where: str) -> int:
+    """Check DATA is an index qtmcp accepts and lists an asset; return how many."""
+    sums = parse_sums(data, where)
+    if not sums:
         raise CheckError(f"{where}: SHA256SUMS lists no asset")
-    return len(names)
+    return len(sums)
 
 
 def read_sums_file(path: Path) -> bytes:
