@@ -438,10 +438,16 @@ def split_login(url: str) -> tuple[str, str, str]:
     reaching the host (see without_login).
     """
     scheme, sep, rest = url.partition("://")
-    if not sep:
-        scheme, rest = "", url
+    if not sep or not is_scheme(scheme):  # 'alice:pa://ss@proxy:3128' has no scheme
+        scheme, sep, rest = "", "", url
     login, _, after = rest.rpartition("@")
     return f"{scheme}{sep}", login, after
+
+
+def is_scheme(text: str) -> bool:
+    """True if `text` can be a URL's scheme (RFC 3986: a letter, then letters, digits, '+-.')."""
+    return text[:1].isascii() and text[:1].isalpha() and all(
+        c.isascii() and (c.isalnum() or c in "+-.") for c in text)
 
 
 def has_login(url: str) -> bool:
@@ -450,9 +456,19 @@ def has_login(url: str) -> bool:
 
 
 def mask_proxy(proxy: str) -> str:
-    """A proxy value (with or without a scheme) with its user and password shown as '***'."""
+    """A proxy value (with or without a scheme) with its user and password shown as '***'.
+
+    Without an '@', a 'user:secret' where the host and port would be (a value
+    cut short, as QTMCP_MIRROR is at a space) is masked too: a port is digits.
+    """
     prefix, _, rest = split_login(proxy)
-    return f"{prefix}***@{rest}" if has_login(proxy) else proxy
+    if has_login(proxy):
+        return f"{prefix}***@{rest}"
+    end = min([rest.index(c) for c in "/?#" if c in rest] + [len(rest)])
+    authority = rest[:end]
+    if ":" in authority and "]" not in authority and not authority.rpartition(":")[2].isdigit():
+        return f"{prefix}***{rest[end:]}"
+    return proxy
 
 
 def mask_url(url: str) -> str:
@@ -2842,7 +2858,9 @@ class Fetcher:
             except (OSError, http.client.HTTPException) as error:
                 raise connection_failure(error, url, proxy_for(url)) from None
             except (ValueError, UnicodeError, OverflowError) as error:  # urllib's and http.client's words for bad input
-                raise SourceError(f"{mask_url(url)}: malformed URL or answer ({describe_error(error)})") from None
+                detail = describe_error(error)  # urllib's words may quote a proxy value whole
+                detail = "a URL or proxy value urllib cannot read" if "@" in detail or "//" in detail else detail
+                raise SourceError(f"{mask_url(url)}: malformed URL or answer ({printable(detail)})") from None
         raise SourceError(f"{mask_url(url)}: more than {MAX_REDIRECTS} redirects: refused")
 
     def http_opener(self, url: str):  # type: ignore[no-untyped-def]
@@ -3013,7 +3031,9 @@ def check_proxies() -> None:
         if scheme not in ("http", "https"):
             continue
         url = proxy if "://" in proxy else "http://" + proxy
-        if not valid_http_base(url):
+        head, _, after = proxy.partition(":")
+        no_authority = "/" not in head and after.startswith("/") and not after.startswith("//")  # 'http:/h'
+        if no_authority or not valid_http_base(url):
             variable = proxy_variable(scheme + ":") or f"{scheme}_proxy"
             raise UsageError(f"{variable}={mask_proxy(proxy)!r} is not a proxy URL qtmcp can use "
                              "(bad host, port or character): fix it or unset it")
@@ -4009,28 +4029,30 @@ def retry_windows(action: Callable[[], object]) -> None:
 def remove_path(path: str) -> None:
     """Remove a file, link or folder tree if it exists (retried on Windows).
 
-    What will not go is made writable and tried once more: on POSIX the
-    folder holding it (and a folder that cannot be listed), on Windows a
-    read-only file. Never through a link: a link planted in the tree goes,
-    what it points to keeps its mode.
+    Never through a link: shutil.rmtree walks by open folders and refuses a
+    link swapped in (POSIX), so what a link planted in the tree points to is
+    left as it is. On POSIX nothing is made writable to retry: what will not
+    go is an OSError for the caller. On Windows a read-only file (not a link)
+    loses its read-only flag and is tried once more.
     """
     import shutil
     import stat
 
-    def make_writable_and_retry(function, failed, _info):  # type: ignore[no-untyped-def]
-        for target in (failed,) if os.name == "nt" else (os.path.dirname(failed), failed):
-            mode = os.lstat(target).st_mode
-            if stat.S_ISDIR(mode) or (os.name == "nt" and stat.S_ISREG(mode)):
-                os.chmod(target, stat.S_IMODE(mode) | stat.S_IRWXU)
-        if function in (os.rmdir, os.remove, os.unlink):
-            function(failed)
-        elif stat.S_ISDIR(os.lstat(failed).st_mode):
-            shutil.rmtree(failed)  # a folder that could not be listed, now readable
+    def clear_read_only_and_retry(function, failed, info):  # type: ignore[no-untyped-def]
+        if os.name != "nt" or function not in (os.remove, os.unlink) or not stat.S_ISREG(os.lstat(failed).st_mode):
+            raise info[1]
+        os.chmod(failed, stat.S_IWRITE)
+        function(failed)
 
     if os.path.islink(path) or os.path.isfile(path):
         retry_windows(lambda: os.remove(path))
     elif os.path.isdir(path):
-        retry_windows(lambda: shutil.rmtree(path, onerror=make_writable_and_retry))
+        retry_windows(lambda: shutil.rmtree(path, onerror=clear_read_only_and_retry))
+
+
+def remove_file(path: str) -> None:
+    """Remove one file or link by name, never a folder (EISDIR, whatever it became meanwhile)."""
+    retry_windows(lambda: os.unlink(path))
 
 
 def discard_tree(path: str, tag_dir: str, key: str) -> None:
@@ -4830,6 +4852,8 @@ def entry_command(settings: Settings) -> tuple[str, list[str]]:
 def entry_base(base: str, notes: list[str]) -> str:
     """A mirror base as an entry carries it: absolute, and never with a password."""
     if base_kind(base) == "http":
+        if not valid_http_base(base):
+            raise UsageError(f"bad mirror {mask_url(base)!r}: give an http(s):// or file:// URL, or a directory")
         if has_login(base) and strip_login(base) != without_login(base):
             raise UsageError(f"the mirror URL {mask_url(base)} has an '@' after its first '/': write it as %40 "
                              "(in a password or a path) so that it cannot be read as a user and password")
@@ -5431,7 +5455,7 @@ def command_mirror(settings: Settings, reporter: Reporter) -> int:
             raise LocalError(f"{out_dir} was replaced while qtmcp took its lock: run qtmcp mirror again")
         for entry in list_dir(out_dir):
             if is_mirror_part(entry) and not os.path.isdir(os.path.join(out_dir, entry)):
-                remove_path(os.path.join(out_dir, entry))  # a dead run's; no live run is writing
+                remove_quietly(os.path.join(out_dir, entry))  # a dead run's; no live run is writing
         index, copied, kept, size = mirror_files(settings, reporter, fetcher, tag, out_dir)
         write_atomically(os.path.join(out_dir, SUMS_NAME), index.data, f".{SUMS_NAME}.", ".part")
         removed = remove_stale_assets(out_dir, index.sums, chosen_assets(settings, index.sums, tag), reporter)
@@ -5466,7 +5490,7 @@ def mirror_files(settings: Settings, reporter: Reporter, fetcher: Fetcher, tag: 
                     fetch_verified(fetcher, tag, name, index.sums[name], part, archive_bases)
                     replace_file(part, path)
                 except BaseException:
-                    remove_path(part)
+                    remove_quietly(part)
                     raise
                 copied += 1
                 size += os.path.getsize(path)
@@ -5528,7 +5552,10 @@ def remove_stale_assets(out_dir: str, sums: dict[str, str], chosen: list[str], r
             continue  # only archives, by their asset names: never SHA256SUMS, notes or folders
         if stat_is_regular(os.lstat(path).st_mode):
             reporter.note(f"removing {printable(path)}: it does not match {SUMS_NAME}")
-            remove_path(path)
+            try:
+                remove_file(path)
+            except OSError as error:
+                raise local_failure(error, path) from None
             removed += 1
     return removed
 

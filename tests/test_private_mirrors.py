@@ -424,6 +424,26 @@ def test_a_proxy_that_refuses_the_credentials_with_407_is_not_retried_and_is_nam
     assert_no_part_of_the_password(cp.stderr)
 
 
+@pytest.mark.parametrize("proxy", ["http:/proxy-user:%s%s@127.0.0.1:9", "proxy-user:%s://%s@127.0.0.1:9"],
+                         ids=["one slash", "'://' in the password"])
+def test_a_malformed_proxy_value_is_a_usage_error_that_never_shows_its_password(qtmcp_env, tmp_path, proxy):
+    log = tmp_path / "qtmcp.log"
+    value = proxy % (HEAD, TAIL)
+    cp = run_qtmcp(["--mirror", "https://qtmcp-test.invalid/m", "--qt", "6.8", "--timeout", "1", "fetch"],
+                   env=dict(qtmcp_env, HTTPS_PROXY=value, HTTP_PROXY=value, QTMCP_LOG=str(log)), timeout=60)
+    assert_error(cp, 2, "PROXY")
+    assert_no_part_of_the_password(cp.stderr, cp.stdout, log.read_bytes() if log.exists() else b"")
+
+
+def test_a_mirror_password_holding_a_space_is_never_shown_when_the_variable_splits_there(qtmcp_env, tmp_path):
+    log = tmp_path / "qtmcp.log"
+    base = "https://mirror-user:%s %s@qtmcp-test.invalid/m" % (HEAD, TAIL)
+    cp = run_qtmcp(["--qt", "6.8", "fetch"], env=dict(qtmcp_env, QTMCP_MIRROR=base, QTMCP_LOG=str(log)), timeout=60)
+    assert_error(cp, 2, "bad mirror")
+    assert HEAD not in text(cp.stderr) + text(cp.stdout)
+    assert HEAD.encode() not in (log.read_bytes() if log.exists() else b"")
+
+
 def test_a_407_from_a_mirror_with_no_proxy_set_says_that_no_proxy_is_set_and_is_not_retried(
         http_server, qtmcp_env):
     http_server.route(lambda path: True, respond_status(407, b"proxy authentication required\n", {}))

@@ -391,6 +391,8 @@ def test_urls_with_a_user_and_password_are_shown_masked(url, shown):
     ("alice:pa/ss@proxy:3128", "***@proxy:3128", "proxy:3128"),
     ("http://alice:pa/ss@proxy:3128", "http://***@proxy:3128", "http://proxy:3128"),
     ("http://alice:p@s#s?x@proxy:3128/", "http://***@proxy:3128/", "http://proxy:3128/"),
+    ("alice:pa://ss@proxy:3128", "***@proxy:3128", "proxy:3128"),  # '://' in the password, no scheme
+    ("http:/alice:pw@proxy:3128", "***@proxy:3128", "proxy:3128"),  # one slash: no authority
     ("proxy:3128", "proxy:3128", "proxy:3128"),
     ("http://proxy:3128", "http://proxy:3128", "http://proxy:3128"),
 ])
@@ -404,6 +406,14 @@ def test_proxy_values_with_or_without_a_scheme_are_masked_and_stripped_up_to_the
 @pytest.mark.parametrize("path", ["/srv/builds@team/m", "file:///srv/builds@team/m", "C:\\a@b\\m"])
 def test_local_mirror_paths_holding_an_at_sign_are_shown_as_they_are(path):
     assert qtmcp.mask_url(path) == path
+
+
+@pytest.mark.parametrize("cut,shown", [
+    ("https://alice:S3", "https://***"), ("https://alice:S3/x?y", "https://***/x?y"),
+    ("https://mirror.example:8443/a", "https://mirror.example:8443/a"), ("http://[::1]:80/", "http://[::1]:80/"),
+])
+def test_a_user_and_password_cut_short_before_the_at_are_masked_where_a_port_is_not_digits(cut, shown):
+    assert qtmcp.mask_url(cut) == shown
 
 
 def test_a_url_is_reached_at_the_host_urllib_reads_but_shown_masked_up_to_its_last_at():
