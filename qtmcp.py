@@ -2671,259 +2671,6 @@ class FileSink:
         return self.hash.hexdigest()
 
 
-class Fetcher:
-    """Gets a release's files from a list of bases, in order, as the contract says."""
-
-    def __init__(self, bases: list[str], reporter: Reporter, offline: bool = False,
-                 timeout: float = DEFAULT_TIMEOUT, token: str = ""):
-        self.bases = bases
-        self.reporter = reporter
-        self.offline = offline
-        self.timeout = timeout
-        self.token = token  # QTMCP_MIRROR_TOKEN
-        self.wait_left = RETRY_BUDGET
-        self.openers: dict[str, object] = {}
-        self.credentials: dict[str, tuple[tuple[str, str, int | None], str] | None] = {}
-
-    # -- one file, every base --------------------------------------------------
-
-    def obtain(self, tag: str, name: str, sink: MemorySink | FileSink, bases: list[str] | None = None) -> str:
-        """Copy `name` of release `tag` into `sink` from the first base that has it.
-
-        Returns that base. Raises MissingError when none has it.
-        """
-        bases = self.bases if bases is None else bases
-        tried: list[str] = []
-        refused = False
-        for number, base in enumerate(bases, 1):
-            location = base_file_location(base, tag, name)
-            shown = mask_url(location)
-            if base_kind(base) == "http" and self.offline:
-                self.reporter.note(f"offline: not opening {shown}")
-                tried.append(f"{shown} (offline)")
-                continue
-            try:
-                self.copy_with_retries(base, location, sink, last=number == len(bases))
-                return base
-            except NotFoundAtBase as missing:
-                refused = refused or missing.refused
-                tried.append(f"{shown} ({missing})")
-                if number < len(bases):
-                    self.reporter.note(f"{name} not at {shown} ({missing}); trying the next source")
-            except TransientError as failure:  # only from a base that is not the last
-                self.reporter.note(f"{shown}: {failure}; trying the next source")
-                tried.append(f"{shown} ({failure})")
-        hint = ""
-        if refused:
-            hint = "; credentials for a mirror come from ~/.netrc (or $NETRC) and QTMCP_MIRROR_TOKEN"
-        elif self.offline:
-            hint = (
-                "; offline: bring it with 'qtmcp mirror DEST' on a connected machine and "
-                "--mirror DEST here, or 'qtmcp install ARCHIVE'"
-            )
-        raise MissingError(f"no source has {name} of release {tag}: tried {'; '.join(tried)}{hint}")
-
-    def copy_with_retries(self, base: str, location: str, sink: MemorySink | FileSink, last: bool) -> None:
-        """Copy `location` into `sink`, retrying transient failures on the last base.
-
-        Waiting between attempts and the time of attempts that failed both
-        count against one budget (RETRY_BUDGET), so a silent source fails
-        within --timeout + RETRY_BUDGET seconds.
-        """
-        import time
-
-        shown = mask_url(location)
-        started = time.monotonic()
-        attempt = 0
-        while True:
-            attempt += 1
-            sink.reset()
-            began = time.monotonic()
-            try:
-                self.copy_once(base, location, sink, self.attempt_timeout(attempt))
-                return
-            except TransientError as failure:
-                if attempt > 1:
-                    self.wait_left -= time.monotonic() - began
-                if not last:
-                    raise
-                waited = time.monotonic() - started
-                delay = retry_delay(attempt, failure.retry_after)
-                if delay is not None and delay > self.wait_left and failure.retry_after is not None:
-                    when = time.strftime("%H:%M:%S", time.localtime(time.time() + delay))
-                    raise SourceError(
-                        f"{shown} asks to retry after {delay:.0f} s, longer than qtmcp waits: "
-                        f"try again after {when}"
-                    ) from None
-                if delay is None or self.wait_left <= delay:
-                    attempts = f"{attempt} attempt{'s' if attempt > 1 else ''}"
-                    raise SourceError(
-                        f"could not get {shown} after {attempts} and {waited:.0f} s in all: {failure}; "
-                        "check the network, the proxy or the mirror, raise --timeout for a slow one, "
-                        "or give another --mirror"
-                    ) from None
-                self.reporter.note(
-                    f"{shown}: {failure}; retrying in {delay:.1f} s (attempt {attempt + 1} of {MAX_ATTEMPTS})"
-                )
-                time.sleep(delay)
-                self.wait_left -= delay
-
-    def attempt_timeout(self, attempt: int) -> float:
-        """The silence an attempt may meet: --timeout, cut to what is left of the budget on a retry."""
-        if attempt == 1:
-            return self.timeout
-        return max(0.5, min(self.timeout, self.wait_left))
-
-    def copy_once(self, base: str, location: str, sink: MemorySink | FileSink, timeout: float) -> None:
-        """One attempt: copy `location` into `sink`, or raise why not."""
-        if base_kind(base) == "local":
-            folder = local_base_path(base)
-            if not os.path.isdir(folder):
-                looks_like_host = base[:1].isalnum() and ":" in base[2:] and "@" not in base and "://" not in base
-                hint = f"; did you mean http://{base}?" if looks_like_host else ""
-                raise NotFoundAtBase(f"no such folder {folder}{hint}")
-            self.copy_local(location, sink)
-        else:
-            self.copy_http(base, location, sink, timeout)
-
-    def copy_local(self, path: str, sink: MemorySink | FileSink) -> None:
-        try:
-            source = open_regular(path)
-        except (FileNotFoundError, NotADirectoryError):
-            raise NotFoundAtBase("no such file") from None
-        except NotRegularFile:
-            raise SourceError(f"{path} is not a regular file (a folder, fifo or device): "
-                              "fix the mirror folder") from None
-        except OSError as error:
-            raise NotFoundAtBase(error.strerror or str(error)) from None
-        with source:
-            total = os.fstat(source.fileno()).st_size
-            try:
-                copy_stream(source, sink, self.reporter, path, total)
-            except OSError as error:
-                raise SourceError(f"cannot read {path}: {describe_error(error)}") from None
-
-    def copy_http(self, base: str, url: str, sink: MemorySink | FileSink, timeout: float) -> None:
-        import http.client
-
-        response = self.open_http(base, url, timeout)
-        with response:
-            total = content_length(response.headers.get_all("Content-Length"), url)
-            if total is not None and isinstance(sink, FileSink) and total > MAX_DOWNLOAD:
-                raise SourceError(f"{mask_url(url)} is over {human_size(MAX_DOWNLOAD)}: refused")
-            try:
-                got = copy_stream(response, sink, self.reporter, mask_url(url), total)
-            except (OSError, http.client.IncompleteRead) as error:
-                raise TransientError(f"the transfer broke ({describe_error(error)})") from None
-            except (ValueError, OverflowError, http.client.HTTPException) as error:
-                raise SourceError(f"{mask_url(url)} sent a malformed body ({describe_error(error)})") from None
-            if total is not None and got < total:
-                raise TransientError(f"the body was cut short ({got} of {total} bytes)")
-
-    # -- HTTP -------------------------------------------------------------------
-
-    def open_http(self, base: str, url: str, timeout: float):  # type: ignore[no-untyped-def]
-        """The response for `url`, following redirects by hand (at most 10).
-
-        Credentials found for `base` go only to `base`'s own origin; https to
-        http is refused; errors become NotFoundAtBase, TransientError or
-        SourceError.
-        """
-        import http.client
-        import urllib.error
-        import urllib.request
-
-        credential = self.credential_for(base)
-        seen = {url}
-        for _ in range(MAX_REDIRECTS + 1):
-            request = urllib.request.Request(
-                url, headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
-            )
-            if credential and url_origin(url) == credential[0]:
-                request.add_unredirected_header("Authorization", credential[1])
-            try:
-                return self.http_opener(url).open(request, timeout=timeout)
-            except urllib.error.HTTPError as error:
-                location = error.headers.get("Location") if error.code in (301, 302, 303, 307, 308) else None
-                if location is None:
-                    raise http_failure(error, url) from None
-                error.close()
-                target = redirect_target(url, location)
-                if target in seen:
-                    raise SourceError(f"{mask_url(url)} redirects in a loop: refused") from None
-                seen.add(target)
-                url = target
-            except urllib.error.URLError as error:
-                raise connection_failure(error.reason, url, proxy_for(url)) from None
-            except (OSError, http.client.HTTPException) as error:
-                raise connection_failure(error, url, proxy_for(url)) from None
-            except (ValueError, UnicodeError, OverflowError) as error:  # urllib's and http.client's words for bad input
-                detail = describe_error(error)  # urllib's words may quote a proxy value whole
-                detail = "a URL or proxy value urllib cannot read" if "@" in detail or "//" in detail else detail
-                raise SourceError(f"{mask_url(url)}: malformed URL or answer ({printable(detail)})") from None
-        raise SourceError(f"{mask_url(url)}: more than {MAX_REDIRECTS} redirects: refused")
-
-    def http_opener(self, url: str):  # type: ignore[no-untyped-def]
-        """An opener with proxies from the environment, no redirects, and (for
-        https) verified TLS; the TLS context is only made where it is needed."""
-        kind = "https" if url.lower().startswith("https:") else "http"
-        if kind not in self.openers:
-            self.openers[kind] = new_opener(kind == "https")
-        return self.openers[kind]
-
-    def credential_for(self, base: str) -> tuple[tuple[str, str, int | None], str] | None:
-        """(origin, Authorization value) for a mirror base, or None.
-
-        QTMCP_MIRROR_TOKEN wins over ~/.netrc; the default release host never
-        gets credentials.
-        """
-        if base in self.credentials:
-            return self.credentials[base]
-        origin = url_origin(base)
-        found = None
-        if base != DEFAULT_BASE and origin != url_origin(DEFAULT_BASE):
-            login = url_login(base)
-            if self.token:
-                found = (origin, "Bearer " + self.token)
-            else:
-                login = login or netrc_login(origin[1], self.reporter)
-                if login:
-                    import base64
-
-                    pair = f"{login[0]}:{login[1]}".encode()
-                    found = (origin, "Basic " + base64.b64encode(pair).decode("ascii"))
-        self.credentials[base] = found
-        return found
-
-
-def copy_stream(source, sink: MemorySink | FileSink, reporter: Reporter, shown: str, total: int | None) -> int:  # type: ignore[no-untyped-def]
-    """Copy `source` into `sink` chunk by chunk, with progress on stderr."""
-    import time
-
-    label = sink.label
-    bar = bool(label) and reporter.wants_bar()
-    if label and not bar:
-        size = f" ({human_size(total)})" if total else ""
-        reporter.note(f"downloading {label}{size} from {shown}")
-    started = last_drawn = time.monotonic()
-    got = 0
-    while True:
-        chunk = source.read(CHUNK)
-        if not chunk:
-            break
-        sink.write(chunk)
-        got += len(chunk)
-        if bar and time.monotonic() - last_drawn > 0.1:
-            last_drawn = time.monotonic()
-            reporter.bar(label, got, total)
-    if label:
-        reporter.end_bar()
-        if total is None or got >= total:
-            seconds = time.monotonic() - started
-            reporter.note(f"got {label}: {human_size(got)} in {seconds:.1f} s")
-    return got
-
-
 def netrc_login(host: str, reporter: Reporter) -> tuple[str, str] | None:
     """(login, password) for `host` from $NETRC or ~/.netrc (else its default entry)."""
     import netrc
@@ -3073,47 +2820,42 @@ def connection_failure(reason: object, url: str, proxy: str = "") -> Exception:
     return TransientError(f"connection to {host} failed ({reason})")
 
 
-def new_opener(https: bool):  # type: ignore[no-untyped-def]
-    """A urllib opener: proxies from the environment, no redirects, a deadline on headers.
+class HeaderClock:
+    """A socket's file while a status line and headers arrive: the reads share one deadline."""
 
-    For https it verifies TLS with the default context (SSL_CERT_FILE and
-    SSL_CERT_DIR apply). A response whose status line and headers have not
-    all arrived within the connection's timeout is a stall, so that a server
-    sending endless '100 Continue' or one header line a minute is given up.
-    """
+    def __init__(self, raw: Any, sock: Any, timeout: float | None) -> None:
+        import time
+
+        self.raw, self.sock = raw, sock
+        self.deadline = time.monotonic() + (timeout if timeout else DEFAULT_TIMEOUT)
+
+    def readline(self, limit: int = -1) -> bytes:
+        """One line, each receive bounded by what is left of the deadline (a line
+        that arrives a byte at a time is given up too)."""
+        import socket
+        import time
+
+        line = b""
+        while not line.endswith(b"\n") and (limit < 0 or len(line) < limit):
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise socket.timeout("the status line and headers did not all arrive in time")
+            self.sock.settimeout(left)
+            data = self.raw.peek(1)  # at most one receive
+            if not data:
+                break
+            end = data.find(b"\n")
+            take = len(data) if end < 0 else end + 1
+            line += self.raw.read(take if limit < 0 else min(take, limit - len(line)))
+        return line
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def clocked_response() -> Any:
+    """http.client's HTTPResponse whose status line and headers are read against a HeaderClock."""
     import http.client
-    import socket
-    import time
-    import urllib.request
-
-    check_proxies()
-
-    class HeaderClock:
-        """The socket's file while a status line and headers arrive: reads share one deadline."""
-
-        def __init__(self, raw, sock, timeout: float | None):  # type: ignore[no-untyped-def]
-            self.raw, self.sock = raw, sock
-            self.deadline = time.monotonic() + (timeout if timeout else DEFAULT_TIMEOUT)
-
-        def readline(self, limit: int = -1) -> bytes:
-            """One line, each receive bounded by what is left of the deadline (a line
-            that arrives a byte at a time is given up too)."""
-            line = b""
-            while not line.endswith(b"\n") and (limit < 0 or len(line) < limit):
-                left = self.deadline - time.monotonic()
-                if left <= 0:
-                    raise socket.timeout("the status line and headers did not all arrive in time")
-                self.sock.settimeout(left)
-                data = self.raw.peek(1)  # at most one receive
-                if not data:
-                    break
-                end = data.find(b"\n")
-                take = len(data) if end < 0 else end + 1
-                line += self.raw.read(take if limit < 0 else min(take, limit - len(line)))
-            return line
-
-        def close(self) -> None:
-            self.raw.close()
 
     class Response(http.client.HTTPResponse):
         def __init__(self, sock, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -3134,8 +2876,25 @@ def new_opener(https: bool):  # type: ignore[no-untyped-def]
                 except OSError:
                     pass
 
+    return Response
+
+
+def new_opener(https: bool) -> Any:
+    """A urllib opener: proxies from the environment, no redirects, a deadline on headers.
+
+    For https it verifies TLS with the default context (SSL_CERT_FILE and
+    SSL_CERT_DIR apply). A response whose status line and headers have not
+    all arrived within the connection's timeout is a stall, so that a server
+    sending endless '100 Continue' or one header line a minute is given up.
+    """
+    import http.client
+    import urllib.request
+
+    check_proxies()
+    response = clocked_response()
+
     class Connection(http.client.HTTPConnection):
-        response_class = Response
+        response_class = response
 
     class Handler(urllib.request.HTTPHandler):
         def http_open(self, req):  # type: ignore[no-untyped-def]
@@ -3147,7 +2906,7 @@ def new_opener(https: bool):  # type: ignore[no-untyped-def]
         import ssl
 
         class SecureConnection(http.client.HTTPSConnection):
-            response_class = Response
+            response_class = response
 
         class SecureHandler(urllib.request.HTTPSHandler):
             def __init__(self, context: ssl.SSLContext):
@@ -3162,6 +2921,270 @@ def new_opener(https: bool):  # type: ignore[no-untyped-def]
     for handler in handlers:
         opener.add_handler(handler)
     return opener
+
+
+def copy_stream(source, sink: MemorySink | FileSink, reporter: Reporter, shown: str, total: int | None) -> int:  # type: ignore[no-untyped-def]
+    """Copy `source` into `sink` chunk by chunk, with progress on stderr."""
+    import time
+
+    label = sink.label
+    bar = bool(label) and reporter.wants_bar()
+    if label and not bar:
+        size = f" ({human_size(total)})" if total else ""
+        reporter.note(f"downloading {label}{size} from {shown}")
+    started = last_drawn = time.monotonic()
+    got = 0
+    while True:
+        chunk = source.read(CHUNK)
+        if not chunk:
+            break
+        sink.write(chunk)
+        got += len(chunk)
+        if bar and time.monotonic() - last_drawn > 0.1:
+            last_drawn = time.monotonic()
+            reporter.bar(label, got, total)
+    if label:
+        reporter.end_bar()
+        if total is None or got >= total:
+            seconds = time.monotonic() - started
+            reporter.note(f"got {label}: {human_size(got)} in {seconds:.1f} s")
+    return got
+
+
+def copy_local(path: str, sink: MemorySink | FileSink, reporter: Reporter) -> None:
+    """Copy a directory mirror's file into `sink`: a regular file, or NotFoundAtBase or SourceError."""
+    try:
+        source = open_regular(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise NotFoundAtBase("no such file") from None
+    except NotRegularFile:
+        raise SourceError(f"{path} is not a regular file (a folder, fifo or device): "
+                          "fix the mirror folder") from None
+    except OSError as error:
+        raise NotFoundAtBase(error.strerror or str(error)) from None
+    with source:
+        total = os.fstat(source.fileno()).st_size
+        try:
+            copy_stream(source, sink, reporter, path, total)
+        except OSError as error:
+            raise SourceError(f"cannot read {path}: {describe_error(error)}") from None
+
+
+class HttpTransport:
+    """One attempt at an http(s) file: openers made once, credentials only for their mirror's origin."""
+
+    def __init__(self, reporter: Reporter, token: str = "", no_credentials: Iterable[str] = ()):
+        self.reporter = reporter
+        self.token = token  # QTMCP_MIRROR_TOKEN
+        self.openers: dict[str, Any] = {}
+        self.credentials: dict[str, tuple[tuple[str, str, int | None], str] | None] = {
+            base: None for base in no_credentials}
+
+    def copy(self, base: str, url: str, sink: MemorySink | FileSink, timeout: float) -> None:
+        """Copy `url` into `sink`, refusing a body over MAX_DOWNLOAD or cut short."""
+        import http.client
+
+        response = self.open(base, url, timeout)
+        with response:
+            total = content_length(response.headers.get_all("Content-Length"), url)
+            if total is not None and isinstance(sink, FileSink) and total > MAX_DOWNLOAD:
+                raise SourceError(f"{mask_url(url)} is over {human_size(MAX_DOWNLOAD)}: refused")
+            try:
+                got = copy_stream(response, sink, self.reporter, mask_url(url), total)
+            except (OSError, http.client.IncompleteRead) as error:
+                raise TransientError(f"the transfer broke ({describe_error(error)})") from None
+            except (ValueError, OverflowError, http.client.HTTPException) as error:
+                raise SourceError(f"{mask_url(url)} sent a malformed body ({describe_error(error)})") from None
+            if total is not None and got < total:
+                raise TransientError(f"the body was cut short ({got} of {total} bytes)")
+
+    def open(self, base: str, url: str, timeout: float) -> Any:
+        """The response for `url`, following redirects by hand (at most 10).
+
+        Credentials found for `base` go only to `base`'s own origin; https to
+        http is refused; errors become NotFoundAtBase, TransientError or
+        SourceError.
+        """
+        import http.client
+        import urllib.error
+        import urllib.request
+
+        credential = self.credential_for(base)
+        seen = {url}
+        for _ in range(MAX_REDIRECTS + 1):
+            request = urllib.request.Request(
+                url, headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+            )
+            if credential and url_origin(url) == credential[0]:
+                request.add_unredirected_header("Authorization", credential[1])
+            try:
+                return self.opener(url).open(request, timeout=timeout)
+            except urllib.error.HTTPError as error:
+                location = error.headers.get("Location") if error.code in (301, 302, 303, 307, 308) else None
+                if location is None:
+                    raise http_failure(error, url) from None
+                error.close()
+                target = redirect_target(url, location)
+                if target in seen:
+                    raise SourceError(f"{mask_url(url)} redirects in a loop: refused") from None
+                seen.add(target)
+                url = target
+            except urllib.error.URLError as error:
+                raise connection_failure(error.reason, url, proxy_for(url)) from None
+            except (OSError, http.client.HTTPException) as error:
+                raise connection_failure(error, url, proxy_for(url)) from None
+            except (ValueError, UnicodeError, OverflowError) as error:  # urllib's and http.client's words for bad input
+                detail = describe_error(error)  # urllib's words may quote a proxy value whole
+                detail = "a URL or proxy value urllib cannot read" if "@" in detail or "//" in detail else detail
+                raise SourceError(f"{mask_url(url)}: malformed URL or answer ({printable(detail)})") from None
+        raise SourceError(f"{mask_url(url)}: more than {MAX_REDIRECTS} redirects: refused")
+
+    def opener(self, url: str) -> Any:
+        """An opener with proxies from the environment, no redirects, and (for
+        https) verified TLS; the TLS context is only made where it is needed."""
+        kind = "https" if url.lower().startswith("https:") else "http"
+        if kind not in self.openers:
+            self.openers[kind] = new_opener(kind == "https")
+        return self.openers[kind]
+
+    def credential_for(self, base: str) -> tuple[tuple[str, str, int | None], str] | None:
+        """(origin, Authorization value) for a mirror base, or None.
+
+        QTMCP_MIRROR_TOKEN wins over ~/.netrc; the default release host never
+        gets credentials.
+        """
+        if base in self.credentials:
+            return self.credentials[base]
+        origin = url_origin(base)
+        found = None
+        if base != DEFAULT_BASE and origin != url_origin(DEFAULT_BASE):
+            login = url_login(base)
+            if self.token:
+                found = (origin, "Bearer " + self.token)
+            else:
+                login = login or netrc_login(origin[1], self.reporter)
+                if login:
+                    import base64
+
+                    pair = f"{login[0]}:{login[1]}".encode()
+                    found = (origin, "Basic " + base64.b64encode(pair).decode("ascii"))
+        self.credentials[base] = found
+        return found
+
+
+class Fetcher:
+    """Gets a release's files from a list of bases, in order, as the contract says: which
+    base next, how often and how long to retry; the copying is copy_local's and HttpTransport's."""
+
+    def __init__(self, bases: list[str], reporter: Reporter, offline: bool = False,
+                 timeout: float = DEFAULT_TIMEOUT, token: str = "", no_credentials: Iterable[str] = ()):
+        self.bases = bases
+        self.reporter = reporter
+        self.offline = offline
+        self.timeout = timeout
+        self.wait_left = RETRY_BUDGET
+        self.http = HttpTransport(reporter, token, no_credentials)
+
+    # -- one file, every base --------------------------------------------------
+
+    def obtain(self, tag: str, name: str, sink: MemorySink | FileSink, bases: list[str] | None = None) -> str:
+        """Copy `name` of release `tag` into `sink` from the first base that has it.
+
+        Returns that base. Raises MissingError when none has it.
+        """
+        bases = self.bases if bases is None else bases
+        tried: list[str] = []
+        refused = False
+        for number, base in enumerate(bases, 1):
+            location = base_file_location(base, tag, name)
+            shown = mask_url(location)
+            if base_kind(base) == "http" and self.offline:
+                self.reporter.note(f"offline: not opening {shown}")
+                tried.append(f"{shown} (offline)")
+                continue
+            try:
+                self.copy_with_retries(base, location, sink, last=number == len(bases))
+                return base
+            except NotFoundAtBase as missing:
+                refused = refused or missing.refused
+                tried.append(f"{shown} ({missing})")
+                if number < len(bases):
+                    self.reporter.note(f"{name} not at {shown} ({missing}); trying the next source")
+            except TransientError as failure:  # only from a base that is not the last
+                self.reporter.note(f"{shown}: {failure}; trying the next source")
+                tried.append(f"{shown} ({failure})")
+        hint = ""
+        if refused:
+            hint = "; credentials for a mirror come from ~/.netrc (or $NETRC) and QTMCP_MIRROR_TOKEN"
+        elif self.offline:
+            hint = (
+                "; offline: bring it with 'qtmcp mirror DEST' on a connected machine and "
+                "--mirror DEST here, or 'qtmcp install ARCHIVE'"
+            )
+        raise MissingError(f"no source has {name} of release {tag}: tried {'; '.join(tried)}{hint}")
+
+    def copy_with_retries(self, base: str, location: str, sink: MemorySink | FileSink, last: bool) -> None:
+        """Copy `location` into `sink`, retrying transient failures on the last base.
+
+        Waiting between attempts and the time of attempts that failed both
+        count against one budget (RETRY_BUDGET), so a silent source fails
+        within --timeout + RETRY_BUDGET seconds.
+        """
+        import time
+
+        shown = mask_url(location)
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            sink.reset()
+            began = time.monotonic()
+            try:
+                self.copy_once(base, location, sink, self.attempt_timeout(attempt))
+                return
+            except TransientError as failure:
+                if attempt > 1:
+                    self.wait_left -= time.monotonic() - began
+                if not last:
+                    raise
+                waited = time.monotonic() - started
+                delay = retry_delay(attempt, failure.retry_after)
+                if delay is not None and delay > self.wait_left and failure.retry_after is not None:
+                    when = time.strftime("%H:%M:%S", time.localtime(time.time() + delay))
+                    raise SourceError(
+                        f"{shown} asks to retry after {delay:.0f} s, longer than qtmcp waits: "
+                        f"try again after {when}"
+                    ) from None
+                if delay is None or self.wait_left <= delay:
+                    attempts = f"{attempt} attempt{'s' if attempt > 1 else ''}"
+                    raise SourceError(
+                        f"could not get {shown} after {attempts} and {waited:.0f} s in all: {failure}; "
+                        "check the network, the proxy or the mirror, raise --timeout for a slow one, "
+                        "or give another --mirror"
+                    ) from None
+                self.reporter.note(
+                    f"{shown}: {failure}; retrying in {delay:.1f} s (attempt {attempt + 1} of {MAX_ATTEMPTS})"
+                )
+                time.sleep(delay)
+                self.wait_left -= delay
+
+    def attempt_timeout(self, attempt: int) -> float:
+        """The silence an attempt may meet: --timeout, cut to what is left of the budget on a retry."""
+        if attempt == 1:
+            return self.timeout
+        return max(0.5, min(self.timeout, self.wait_left))
+
+    def copy_once(self, base: str, location: str, sink: MemorySink | FileSink, timeout: float) -> None:
+        """One attempt: copy `location` into `sink`, or raise why not."""
+        if base_kind(base) == "local":
+            folder = local_base_path(base)
+            if not os.path.isdir(folder):
+                looks_like_host = base[:1].isalnum() and ":" in base[2:] and "@" not in base and "://" not in base
+                hint = f"; did you mean http://{base}?" if looks_like_host else ""
+                raise NotFoundAtBase(f"no such folder {folder}{hint}")
+            copy_local(location, sink, self.reporter)
+        else:
+            self.http.copy(base, location, sink, timeout)
 
 
 # Unpacking: every entry checked before it is written #########################
@@ -4424,10 +4447,12 @@ def mirror_bases(settings: Settings) -> list[str]:
     return bases or [DEFAULT_BASE]
 
 
-def make_fetcher(settings: Settings, reporter: Reporter, bases: list[str] | None = None) -> Fetcher:
-    """A Fetcher for the bases given (default: the mirrors of `settings`)."""
-    return Fetcher(mirror_bases(settings) if bases is None else bases, reporter,
-                   offline=settings.offline, timeout=settings.timeout, token=settings.token)
+def make_fetcher(settings: Settings, reporter: Reporter, bases: list[str] | None = None,
+                 no_credentials: Iterable[str] = ()) -> Fetcher:
+    """A Fetcher for the bases given (default: the mirrors of `settings`); the bases in
+    `no_credentials` get none."""
+    return Fetcher(mirror_bases(settings) if bases is None else bases, reporter, offline=settings.offline,
+                   timeout=settings.timeout, token=settings.token, no_credentials=no_credentials)
 
 
 def read_index(fetcher: Fetcher, tag: str, bases: list[str] | None = None) -> Index:
@@ -5818,10 +5843,8 @@ def repair_install(settings: Settings, reporter: Reporter, tag: str, manifest: d
         bases = [recorded[: -len(suffix)]] + [base for base in bases if base != recorded[: -len(suffix)]]
 
     def acquire(dest: str, installed) -> Acquired:  # type: ignore[no-untyped-def]
-        fetcher = make_fetcher(settings, reporter, bases)
-        for base in bases:
-            if base not in settings.mirror:
-                fetcher.credentials[base] = None  # credentials go only to configured mirrors
+        others = [base for base in bases if base not in settings.mirror]  # credentials: configured mirrors only
+        fetcher = make_fetcher(settings, reporter, bases, no_credentials=others)
         return Acquired(name, digest, fetch_verified(fetcher, tag, name, digest, dest, bases))
 
     install_with(settings, reporter, qt, platform, acquire, reuse=False)
@@ -5915,23 +5938,32 @@ def command_setup(settings: Settings, reporter: Reporter) -> int:
               + (f" --scope {scope}" if scope else "") + (f" ({said})" if said else ""))
         print(json.dumps({name: entry}, indent=2, ensure_ascii=False))
         return 0
+    if write_entry(target, client, name, entry, settings.force, settings.with_secrets, snippet):
+        reporter.note(f"restart {title} (or reload its MCP servers) to start it")
+    return 0
+
+
+def write_entry(target: str, client: str, name: str, entry: dict[str, Any], force: bool, secret: bool,
+                snippet: str) -> bool:
+    """Merge the entry into the client's file `target` (kept as a backup), saying what changed;
+    False if the file had the entry as it is."""
+    title = CLIENT_TITLES[client]
     try:
         found = load_config(target, client)
     except ConfigRefused:
         print(snippet)
         raise
-    data = merged_config(found, client, name, entry, settings.force)
+    data = merged_config(found, client, name, entry, force)
     if data is None:
         print(f"{target} has the entry \"{name}\" for {title} already, as it is: nothing was changed")
-        return 0
-    if settings.with_secrets and found.raw is None:
+        return False
+    if secret and found.raw is None:
         found.mode = 0o600  # a new file that holds a secret is the user's only
     backup = write_config(found, data)
     print(f"wrote the entry \"{name}\" for {title} into {target}"
           + (f" (the old file is kept as {backup})" if backup else ""))
     print(snippet)
-    reporter.note(f"restart {title} (or reload its MCP servers) to start it")
-    return 0
+    return True
 
 
 def print_setup_forms(client: str, name: str, entry: dict, scope: str, target: str) -> None:  # type: ignore[type-arg]

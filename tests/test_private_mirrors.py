@@ -145,19 +145,19 @@ def test_credentials_never_go_to_the_default_release_host(qtmcp_env, tmp_path, m
     monkeypatch.setenv("NETRC", str(netrc))
     settings = qtmcp.read_settings(["--release", TAG], {"QTMCP_MIRROR_TOKEN": TOKEN})
     fetcher = qtmcp.make_fetcher(settings, qtmcp.Reporter(quiet=True), [qtmcp.DEFAULT_BASE])
-    assert fetcher.credential_for(qtmcp.DEFAULT_BASE) is None
+    assert fetcher.http.credential_for(qtmcp.DEFAULT_BASE) is None
     same_origin = "https://github.com/ssss2art/QtMcp/releases/download/"
-    assert fetcher.credential_for(same_origin) is None
+    assert fetcher.http.credential_for(same_origin) is None
     with_login = "https://%s:%s@github.com/ssss2art/QtMcp/releases/download" % (USER, PASSWORD)
-    assert fetcher.credential_for(with_login) is None
+    assert fetcher.http.credential_for(with_login) is None
     mirror = "https://mirror.example.com/qtmcp"
-    found = fetcher.credential_for(mirror)
+    found = fetcher.http.credential_for(mirror)
     assert found is not None and found[1] == "Bearer " + TOKEN
 
     without_token = qtmcp.read_settings(["--release", TAG], {})
     fetcher = qtmcp.make_fetcher(without_token, qtmcp.Reporter(quiet=True), [qtmcp.DEFAULT_BASE])
-    assert fetcher.credential_for(qtmcp.DEFAULT_BASE) is None  # netrc: github.com and default
-    found = fetcher.credential_for(mirror)
+    assert fetcher.http.credential_for(qtmcp.DEFAULT_BASE) is None  # netrc: github.com and default
+    found = fetcher.http.credential_for(mirror)
     assert found is not None and found[1] == basic("u", PASSWORD)  # the default entry, elsewhere
 
 
