@@ -1404,6 +1404,155 @@ def collision_key(parts: list[str]) -> str:
     return unicodedata.normalize("NFC", unicodedata.normalize("NFD", text).casefold())
 
 
+IMPLIED, FOLDER, FILE, LINK = 1, 2, 3, 4  # kinds of names: IMPLIED is a folder only named inside others' names
+KINDS = {"dir": FOLDER, "file": FILE, "link": LINK}
+
+
+class NameTable:
+    """The names of an archive's entries as a case- and normalization-insensitive
+    file system sees them, with their kinds, in 16 bytes a name.
+
+    A name is kept as two 64-bit BLAKE2 digests keyed with a random key of this
+    run (no archive can be made whose names collide in them): that of its
+    collision key, with its kind in the 3 low bits, and that of its exact
+    spelling; in one open-addressing table, never over half full.
+    """
+
+    def __init__(self) -> None:
+        import array
+        import hashlib
+
+        self.key = os.urandom(16)
+        self.blake2b = hashlib.blake2b
+        self.slots = array.array("Q", bytes(16 * 1024))  # (key digest | kind, spelling digest); 0: free
+        self.used = 0
+        self.last: tuple[str, int, int] = ("", 0, 0)  # the key, digest and slot of the last find
+
+    def digest(self, text: str) -> int:
+        data = text.encode("utf-8", "surrogateescape")
+        return int.from_bytes(self.blake2b(data, digest_size=8, key=self.key).digest(), "little")
+
+    def find(self, key: str) -> int:
+        """The slot of collision key `key`: its own, or the free one it would take."""
+        if self.last[0] == key:
+            return self.last[2]
+        digest = self.digest(key) & -8
+        slots = self.slots
+        mask = len(slots) // 2 - 1
+        slot = (digest >> 3) & mask
+        while slots[2 * slot] and slots[2 * slot] & -8 != digest:
+            slot = (slot + 1) & mask
+        self.last = (key, digest, slot)
+        return slot
+
+    def get(self, path: str, key: str) -> tuple[int, bool]:
+        """(kind, whether spelled `path`) of the name whose collision key is `key`; kind 0: none."""
+        slot = self.find(key)
+        word = self.slots[2 * slot]
+        return word & 7, not word or self.slots[2 * slot + 1] == self.digest(path)
+
+    def put(self, path: str, key: str, kind: int) -> None:
+        """Record the name `path` (collision key `key`) as `kind`; an existing name keeps its spelling."""
+        slot = self.find(key)
+        slots = self.slots
+        if not slots[2 * slot]:
+            slots[2 * slot + 1] = self.digest(path)
+            self.used += 1
+        slots[2 * slot] = self.last[1] | kind
+        if 4 * self.used > len(slots):
+            self.grow()
+
+    def grow(self) -> None:
+        import array
+
+        old = self.slots
+        self.slots = slots = array.array("Q", bytes(16 * len(old)))
+        mask = len(slots) // 2 - 1
+        for number in range(0, len(old), 2):
+            word = old[number]
+            if word:
+                slot = (word >> 3) & mask
+                while slots[2 * slot]:
+                    slot = (slot + 1) & mask
+                slots[2 * slot], slots[2 * slot + 1] = word, old[number + 1]
+        self.last = ("", 0, 0)
+
+
+class ArchiveNames:
+    """The names of an archive's entries so far, checked as each arrives (pure: no disk).
+
+    Refuses what would collide (by case or Unicode normalization), write
+    through a link, put a folder where a file is, or name one thing twice;
+    knows each name's kind, and the one top-level folder if there is one.
+    Its memory grows by about 16 bytes a name (NameTable).
+    """
+
+    def __init__(self, windows: bool) -> None:
+        self.windows = windows
+        self.names = NameTable()
+        self.entries = 0  # entries claimed
+        self.parent: list[str] = []  # the folder of the last entry (checked)
+        self.top: str | None = None  # the first part of every name so far; "" once they differ
+
+    def claim(self, name: str, kind: str) -> tuple[list[str], list[str]]:
+        """(parts, the folders it brings that were not there before, outermost first)."""
+        parts = member_parts(name, kind == "dir", self.windows)
+        if self.entries >= MAX_ENTRIES:
+            raise ArchiveError(f"archive refused: over {MAX_ENTRIES} entries")
+        if not parts:
+            return parts, []  # the root folder, as `tar -C dir .` writes it
+        path = "/".join(parts)
+        new_folders = []
+        for depth in range(len(parts) if parts[:-1] == self.parent else 1, len(parts) + 1):
+            spelled = path if depth == len(parts) else "/".join(parts[:depth])
+            key = collision_key(parts[:depth])
+            seen, same = self.names.get(spelled, key)
+            if not same:
+                raise ArchiveError(
+                    f"unsafe archive: {spelled!r} and an earlier entry differ only in case "
+                    "or Unicode normalization"
+                )
+            if depth < len(parts):
+                if seen == LINK:
+                    raise ArchiveError(f"unsafe archive: {path!r} would be written through a link")
+                if seen == FILE:
+                    raise ArchiveError(f"unsafe archive: {path!r} needs a folder where a file is")
+                if not seen:
+                    self.names.put(spelled, key, IMPLIED)
+                    new_folders.append(spelled)
+            elif seen == IMPLIED and kind == "dir":
+                self.names.put(spelled, key, FOLDER)
+            elif seen:
+                if seen != IMPLIED:
+                    raise ArchiveError(f"unsafe archive: two entries named {path!r}")
+                raise ArchiveError(f"unsafe archive: {path!r} would replace a dir with a {kind}")
+            else:
+                self.names.put(spelled, key, KINDS[kind])
+                if kind == "dir":
+                    new_folders.append(spelled)
+        self.entries += 1
+        self.parent = parts if kind == "dir" else parts[:-1]
+        self.top = parts[0] if self.top in (None, parts[0]) else ""
+        return parts, new_folders
+
+    def kind_of(self, parts: list[str]) -> int:
+        """The kind of the entry named exactly `parts` (0: none)."""
+        kind, same = self.names.get("/".join(parts), collision_key(parts))
+        return kind if same else 0
+
+    def top_folder(self, launcher: str) -> list[str]:
+        """[] if the launcher is at the root; [folder] if one folder holds everything.
+
+        LocalError if the archive has no launcher.
+        """
+        if self.kind_of([launcher]) in (FILE, LINK):
+            return []
+        if self.top and self.kind_of([self.top]) in (IMPLIED, FOLDER) and \
+                self.kind_of([self.top, launcher]) in (FILE, LINK):
+            return [self.top]
+        raise LocalError(f"the archive has no {launcher} at its root or in its one top-level folder")
+
+
 # The command line (pure) #####################################################
 
 
@@ -3190,158 +3339,57 @@ class Fetcher:
 # Unpacking: every entry checked before it is written #########################
 
 
-IMPLIED, FOLDER, FILE, LINK = 1, 2, 3, 4  # kinds of names: IMPLIED is a folder only named inside others' names
-KINDS = {"dir": FOLDER, "file": FILE, "link": LINK}
-
-
-class NameTable:
-    """The names of an archive's entries as a case- and normalization-insensitive
-    file system sees them, with their kinds, in 16 bytes a name.
-
-    A name is kept as two 64-bit BLAKE2 digests keyed with a random key of this
-    run (no archive can be made whose names collide in them): that of its
-    collision key, with its kind in the 3 low bits, and that of its exact
-    spelling; in one open-addressing table, never over half full.
-    """
+class UnpackBudget:
+    """The bytes an archive has unpacked, against MAX_UNPACKED and (for a stream whose
+    compressed bytes are counted) MAX_RATIO."""
 
     def __init__(self) -> None:
-        import array
-        import hashlib
+        self.total = 0
+        self.packed: CountingReader | None = None  # a tar.gz's compressed bytes read so far
 
-        self.key = os.urandom(16)
-        self.blake2b = hashlib.blake2b
-        self.slots = array.array("Q", bytes(16 * 1024))  # (key digest | kind, spelling digest); 0: free
-        self.used = 0
-        self.last: tuple[str, int, int] = ("", 0, 0)  # the key, digest and slot of the last find
-
-    def digest(self, text: str) -> int:
-        data = text.encode("utf-8", "surrogateescape")
-        return int.from_bytes(self.blake2b(data, digest_size=8, key=self.key).digest(), "little")
-
-    def find(self, key: str) -> int:
-        """The slot of collision key `key`: its own, or the free one it would take."""
-        if self.last[0] == key:
-            return self.last[2]
-        digest = self.digest(key) & -8
-        slots = self.slots
-        mask = len(slots) // 2 - 1
-        slot = (digest >> 3) & mask
-        while slots[2 * slot] and slots[2 * slot] & -8 != digest:
-            slot = (slot + 1) & mask
-        self.last = (key, digest, slot)
-        return slot
-
-    def get(self, path: str, key: str) -> tuple[int, bool]:
-        """(kind, whether spelled `path`) of the name whose collision key is `key`; kind 0: none."""
-        slot = self.find(key)
-        word = self.slots[2 * slot]
-        return word & 7, not word or self.slots[2 * slot + 1] == self.digest(path)
-
-    def put(self, path: str, key: str, kind: int) -> None:
-        """Record the name `path` (collision key `key`) as `kind`; an existing name keeps its spelling."""
-        slot = self.find(key)
-        slots = self.slots
-        if not slots[2 * slot]:
-            slots[2 * slot + 1] = self.digest(path)
-            self.used += 1
-        slots[2 * slot] = self.last[1] | kind
-        if 4 * self.used > len(slots):
-            self.grow()
-
-    def grow(self) -> None:
-        import array
-
-        old = self.slots
-        self.slots = slots = array.array("Q", bytes(16 * len(old)))
-        mask = len(slots) // 2 - 1
-        for number in range(0, len(old), 2):
-            word = old[number]
-            if word:
-                slot = (word >> 3) & mask
-                while slots[2 * slot]:
-                    slot = (slot + 1) & mask
-                slots[2 * slot], slots[2 * slot + 1] = word, old[number + 1]
-        self.last = ("", 0, 0)
+    def take(self, size: int) -> None:
+        self.total += size
+        if self.total > MAX_UNPACKED:
+            raise ArchiveError(f"archive refused: it unpacks to over {human_size(MAX_UNPACKED)}")
+        if self.packed and self.total > RATIO_GRACE and self.total > MAX_RATIO * self.packed.count:
+            raise ArchiveError(f"archive refused: a decompression bomb (over {MAX_RATIO} bytes unpacked per byte)")
 
 
 class TreeWriter:
-    """Writes an archive's entries under `root`, refusing what the contract refuses.
+    """Writes an archive's entries under `root`, once ArchiveNames has let them in.
 
     It records each file's size and SHA-256 as it writes it, and each folder,
     as lines of the manifest to come in `records` (a binary file; see
     write_manifest), never writes through a link (links are made last, by
-    finish()), and keeps count of what was unpacked against the bomb limits.
-    Its memory does not grow with the files' sizes, and by 16 bytes a name
-    with their number.
+    finish()), and counts what was unpacked against an UnpackBudget. Its
+    memory does not grow with the files' sizes.
     """
 
-    def __init__(self, root: str, windows: bool, records=None):  # type: ignore[no-untyped-def]
+    def __init__(self, root: str, windows: bool, records: BinaryIO | None = None):
         self.root = root
         self.windows = windows
         self.records = records
-        self.names = NameTable()
-        self.entries = 0  # entries claimed
+        self.names = ArchiveNames(windows)
+        self.budget = UnpackBudget()
         self.files = 0  # files written
-        self.parent: list[str] = []  # the folder of the last entry (checked and made)
-        self.top: str | None = None  # the first part of every name so far; "" once they differ
         self.links: list[tuple[list[str], str, list[str]]] = []  # (parts, target, resolved)
-        self.total = 0
-        self.packed: CountingReader | None = None  # a tar.gz's compressed bytes read so far
         self.umask = os.umask(0o022)
         os.umask(self.umask)
 
     def claim(self, name: str, kind: str) -> list[str]:
-        """Check a new entry's name against those before it; return its parts.
-
-        The folders it names (the entry itself, for a folder) are made.
-        """
-        parts = member_parts(name, kind == "dir", self.windows)
-        if self.entries >= MAX_ENTRIES:
-            raise ArchiveError(f"archive refused: over {MAX_ENTRIES} entries")
-        if not parts:
-            return parts  # the root folder, as `tar -C dir .` writes it
-        path = "/".join(parts)
-        new_folder = ""
-        for depth in range(len(parts) if parts[:-1] == self.parent else 1, len(parts) + 1):
-            spelled = path if depth == len(parts) else "/".join(parts[:depth])
-            key = collision_key(parts[:depth])
-            seen, same = self.names.get(spelled, key)
-            if not same:
-                raise ArchiveError(
-                    f"unsafe archive: {spelled!r} and an earlier entry differ only in case "
-                    "or Unicode normalization"
-                )
-            if depth < len(parts):
-                if seen == LINK:
-                    raise ArchiveError(f"unsafe archive: {path!r} would be written through a link")
-                if seen == FILE:
-                    raise ArchiveError(f"unsafe archive: {path!r} needs a folder where a file is")
-                if not seen:
-                    self.names.put(spelled, key, IMPLIED)
-                    self.record_folder(spelled)
-                    new_folder = spelled
-            elif seen == IMPLIED and kind == "dir":
-                self.names.put(spelled, key, FOLDER)
-            elif seen:
-                if seen != IMPLIED:
-                    raise ArchiveError(f"unsafe archive: two entries named {path!r}")
-                raise ArchiveError(f"unsafe archive: {path!r} would replace a dir with a {kind}")
-            else:
-                self.names.put(spelled, key, KINDS[kind])
-                if kind == "dir":
-                    self.record_folder(spelled)
-                    new_folder = spelled
-        self.entries += 1
-        if new_folder:
-            self.make_dirs(self.path_of(new_folder.split("/")))
-        self.parent = parts if kind == "dir" else parts[:-1]
-        self.top = parts[0] if self.top in (None, parts[0]) else ""
+        """Let a new entry in (ArchiveNames.claim); make and record the folders it brings."""
+        parts, new_folders = self.names.claim(name, kind)
+        for folder in new_folders:
+            self.record_folder(folder)
+        if new_folders:
+            self.make_dirs(self.path_of(new_folders[-1].split("/")))
         return parts
 
     def kind_of(self, parts: list[str]) -> int:
-        """The kind of the entry named exactly `parts` (0: none)."""
-        kind, same = self.names.get("/".join(parts), collision_key(parts))
-        return kind if same else 0
+        return self.names.kind_of(parts)
+
+    def top_folder(self, launcher: str) -> list[str]:
+        return self.names.top_folder(launcher)
 
     def path_of(self, parts: list[str]) -> str:
         return os.path.join(self.root, *parts)
@@ -3382,13 +3430,7 @@ class TreeWriter:
                     if not chunk:
                         break
                     size += len(chunk)
-                    self.total += len(chunk)
-                    if self.total > MAX_UNPACKED:
-                        raise ArchiveError(f"archive refused: it unpacks to over {human_size(MAX_UNPACKED)}")
-                    if self.packed and self.total > RATIO_GRACE and self.total > MAX_RATIO * self.packed.count:
-                        raise ArchiveError(
-                            f"archive refused: a decompression bomb (over {MAX_RATIO} bytes unpacked per byte)"
-                        )
+                    self.budget.take(len(chunk))
                     digest.update(chunk)
                     out.write(chunk)
             if mode & self.umask:
@@ -3437,7 +3479,7 @@ class TreeWriter:
             climbs_to = len(parts) - 1 - target_words(target)[0]  # depth the target climbs to
             if resolved[: len(prefix)] != prefix or climbs_to < len(prefix):
                 raise ArchiveError(f"unsafe link {'/'.join(parts)!r} -> {target!r}: leads out of the build")
-            is_dir = self.names.get("", collision_key(resolved))[0] in (IMPLIED, FOLDER)
+            is_dir = self.names.names.get("", collision_key(resolved))[0] in (IMPLIED, FOLDER)
             try:
                 os.symlink(target, self.path_of(parts), target_is_directory=is_dir)
             except OSError as error:
@@ -3453,7 +3495,7 @@ class TreeWriter:
         """Copy a file or folder tree of the build to `parts`, as if unpacked there."""
         if os.path.isdir(source):
             self.make_dirs(self.path_of(parts))
-            self.names.put("/".join(parts), collision_key(parts), FOLDER)
+            self.names.names.put("/".join(parts), collision_key(parts), FOLDER)
             self.record_folder("/".join(parts))
             for name in sorted(os.listdir(source)):
                 self.copy_counted(os.path.join(source, name), parts + [name])
@@ -3461,17 +3503,6 @@ class TreeWriter:
             with open(source, "rb") as data:
                 self.write_file(parts, os.fstat(data.fileno()).st_mode, data)
 
-    def top_folder(self, launcher: str) -> list[str]:
-        """[] if the launcher is at the root; [folder] if one folder holds everything.
-
-        LocalError if the archive has no launcher.
-        """
-        if self.kind_of([launcher]) in (FILE, LINK):
-            return []
-        if self.top and self.kind_of([self.top]) in (IMPLIED, FOLDER) and \
-                self.kind_of([self.top, launcher]) in (FILE, LINK):
-            return [self.top]
-        raise LocalError(f"the archive has no {launcher} at its root or in its one top-level folder")
 
 
 def file_digest(path: str) -> tuple[int, str]:
@@ -3841,7 +3872,7 @@ def unpack_tar_gz(path: str, writer: TreeWriter) -> None:
 
     with open(path, "rb") as raw:
         stream = TarStream(raw)
-        writer.packed = stream.packed
+        writer.budget.packed = stream.packed
         archive = tarfile.TarFile(fileobj=stream, mode="r", tarinfo=quick_tar_info())  # type: ignore[arg-type]
         for member in archive:
             archive.members = []  # type: ignore[attr-defined]  # tarfile keeps every member otherwise
