@@ -1553,277 +1553,6 @@ class ArchiveNames:
         raise LocalError(f"the archive has no {launcher} at its root or in its one top-level folder")
 
 
-# The command line (pure) #####################################################
-
-
-class Option:
-    """One option: its attribute, whether it takes a value, where it belongs."""
-
-    def __init__(self, dest: str, takes_value: bool, commands: tuple[str, ...] = (), env: str = ""):
-        self.dest = dest
-        self.takes_value = takes_value
-        self.commands = commands  # () for every command
-        self.env = env
-
-
-OPTIONS = {
-    "--qt": Option("qt", True, env="QTMCP_QT"),
-    "--release": Option("release", True, env="QTMCP_RELEASE"),
-    "--mirror": Option("mirror", True, env="QTMCP_MIRROR"),
-    "--cache-dir": Option("cache_dir", True, env="QTMCP_CACHE_DIR"),
-    "--offline": Option("offline", False, env="QTMCP_OFFLINE"),
-    "--platform": Option("platform", True, env="QTMCP_PLATFORM"),
-    "--refresh": Option("refresh", False),
-    "--sha256": Option("sha256", True),
-    "--launcher": Option("launcher", True, env="QTMCP_LAUNCHER"),
-    "--timeout": Option("timeout", True, env="QTMCP_TIMEOUT"),
-    "--quiet": Option("quiet", False, env="QTMCP_QUIET"),
-    "--json": Option("json", False, ("list", "cache", "detect", "doctor")),
-    "--all": Option("all", False, ("cache",)),
-    "--dry-run": Option("dry_run", False, ("cache",)),
-    "--sums": Option("sums", True, ("install",)),
-    "--repair": Option("repair", False, ("verify",)),
-    "--name": Option("name", True, ("setup",)),
-    "--scope": Option("scope", True, ("setup",)),
-    "--config": Option("config", True, ("setup",)),
-    "--via": Option("via", True, ("setup",)),
-    "--print": Option("print_only", False, ("setup",)),
-    "--force": Option("force", False, ("setup",)),
-    "--with-secrets": Option("with_secrets", False, ("setup",)),
-    "--help": Option("help", False),
-    "-h": Option("help", False),
-    "--version": Option("version", False),
-}
-REPEATABLE = ("qt", "mirror", "platform")
-
-HELP = """\
-usage: qtmcp [COMMAND] [OPTIONS] [--] [LAUNCHER_ARGS...]
-
-Fetch, verify and start the native QtMcp launcher (an MCP stdio server that
-drives Qt applications). In an MCP client's configuration:
-
-    pipx run qtmcp -- /path/to/app [APP_ARGS...]
-
-The build is chosen by the application's own Qt version and CPU, read from
-its files without running it (or give --qt).
-
-qtmcp reads its options up to the first argument that is not an option; that
-argument picks a command if it is one, otherwise it and everything after it go
-to the launcher unchanged. '--' ends qtmcp's options.
-
-commands:
-  run [--] ARGS...        install the build if needed, start the launcher with ARGS
-                          (the default command; exit status is the launcher's)
-  fetch [--] [APP]        install the build if needed, print the launcher's path
-  detect [--json] APP     read APP's Qt version, CPU and QtCore; say which build it needs
-  list [--json]           the builds the release has, which fits, which are cached
-  mirror DEST             copy the release (all builds, or --qt/--platform ones)
-                          with its SHA256SUMS into DEST/<tag>/, verified
-  install ARCHIVE         install an archive carried in by hand (no connection);
-      [--sums FILE]       digest from a SHA256SUMS beside it, --sums or --sha256
-  cache dir|list|clean    where the cache is; what it holds (list --json); clean:
-      [--json] [--all]    other releases and dead runs' leftovers (--all: everything
-      [--dry-run]         qtmcp made; --dry-run: say what would go, remove nothing)
-  verify [--repair]       re-hash installed files against their manifests
-  setup CLIENT APP [ARGS] make an MCP client start qtmcp for APP, proven by a dry
-                          start first; CLIENT: claude-desktop, claude-code, vscode,
-                          cursor, windsurf, json (print the entry, write nothing)
-      [--name NAME] [--scope user|project] [--config FILE] [--force]
-      [--via installed|python|pipx|uvx] [--print] [--with-secrets]
-  doctor [APP] [--json]   check what a start needs, one line each with its fix
-  help                    this text (the same as --help)
-
-options (flags win over the environment):
-  --qt VERSION        QTMCP_QT         Qt version of the app: 6.8, 6.8.2, 5.15-patched, or
-                                       auto (the default: read it from the app)
-  --release TAG       QTMCP_RELEASE    release to use (default: v + qtmcp's version)
-  --mirror BASE       QTMCP_MIRROR     http(s) URL, file:// URL or directory used
-                                       instead of the default (repeat, or separate
-                                       by spaces in the variable, to try in order)
-  --cache-dir DIR     QTMCP_CACHE_DIR  cache root (now: {cache})
-  --offline           QTMCP_OFFLINE    open no network connection
-  --platform OS-ARCH  QTMCP_PLATFORM   another machine's build (run: another CPU only)
-  --refresh                            re-read SHA256SUMS, reinstall if the build changed
-  --sha256 HEX                         the archive's expected SHA-256
-  --launcher PATH     QTMCP_LAUNCHER   run this launcher instead of a downloaded one
-  --timeout SECONDS   QTMCP_TIMEOUT    give up on a connection silent this long
-                                       (default {timeout:g}); a file is tried at most
-                                       {attempts} times, a silent source given up
-                                       within --timeout + {budget:g} s
-  --quiet             QTMCP_QUIET      only errors on stderr
-  --version, --help
-
-environment:
-  QTMCP_LOG           a file that also gets qtmcp's messages, with times
-  QTMCP_MIRROR_TOKEN  sent as 'Authorization: Bearer' to the mirrors' origins
-  QTMCP_DEBUG         show a traceback with errors
-  HTTPS_PROXY, HTTP_PROXY, NO_PROXY, SSL_CERT_FILE, SSL_CERT_DIR, NETRC,
-  XDG_CACHE_HOME keep their usual meaning. Switches take 1/true/yes/on or
-  0/false/no/off.
-
-exit statuses:
-{statuses}
-
-docs: https://github.com/ssss2art/QtMcp
-"""
-
-
-class Settings:
-    """Everything one invocation was asked to do, from its arguments and environment."""
-
-    def __init__(self) -> None:
-        self.command = "run"
-        self.qt: list[str] = []
-        self.release = ""
-        self.mirror: list[str] = []
-        self.cache_dir = ""
-        self.offline = False
-        self.platform: list[str] = []
-        self.refresh = False
-        self.sha256 = ""
-        self.launcher = ""
-        self.timeout = DEFAULT_TIMEOUT
-        self.quiet = False
-        self.json = False
-        self.all = False
-        self.dry_run = False
-        self.sums = ""
-        self.repair = False
-        self.name = ""
-        self.scope = ""
-        self.config = ""
-        self.via = ""
-        self.print_only = False
-        self.force = False
-        self.with_secrets = False
-        self.flags: dict[str, list[str]] = {}  # the options given on the command line
-        self.help = False
-        self.version = False
-        self.positionals: list[str] = []
-        self.launcher_args: list[str] = []
-        self.log = ""
-        self.token = ""
-
-
-def split_command_line(argv: list[str]) -> tuple[str, dict[str, list[str]], list[str], list[str]]:
-    """(command, {dest: values}, command arguments, launcher arguments) of `argv`."""
-    command = ""
-    given: dict[str, list[str]] = {}
-    positionals: list[str] = []
-    index = 0
-    while index < len(argv):
-        arg = argv[index]
-        index += 1
-        if arg == "--":
-            return command or "run", given, positionals, argv[index:]
-        if arg.startswith("-") and arg != "-":
-            name, eq, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
-            option = OPTIONS.get(name)
-            if option is None or (option.commands and (command or "run") not in option.commands):
-                raise unknown_option(name, option, command or "run")
-            if option.takes_value and not eq:
-                if index == len(argv):
-                    raise UsageError(f"option {name} needs a value")
-                value, index = argv[index], index + 1
-            elif not option.takes_value and eq:
-                raise UsageError(f"option {name} takes no value")
-            if option.takes_value and not value.strip():
-                raise UsageError(f"option {name} was given an empty value: give one, or leave the option out")
-            given.setdefault(option.dest, []).append(value)
-            continue
-        if not command and not positionals and arg in COMMANDS:
-            command = arg
-        elif not command and arg in OLD_COMMANDS:
-            raise UsageError(f"'qtmcp {arg}' was qtmcp 0.2's; {OLD_COMMANDS[arg]}")
-        elif (command or "run") in APP_COMMANDS:
-            return command or "run", given, positionals, argv[index - 1 :]
-        elif command == "setup" and positionals:  # CLIENT is read: this is APP, the rest APP_ARGS
-            return command, given, positionals, argv[index - 1 :]
-        else:
-            positionals.append(arg)
-    return command or "run", given, positionals, []
-
-
-def unknown_option(name: str, option: Option | None, command: str) -> UsageError:
-    """The error for an option qtmcp does not take here, with the nearest known one."""
-    import difflib
-
-    if option is not None:
-        owners = ", ".join(option.commands)
-        return UsageError(f"option {name} is not for '{command}' (it goes with: {owners}); see qtmcp --help")
-    known = [o for o, opt in OPTIONS.items() if o.startswith("--") and (not opt.commands or command in opt.commands)]
-    close = difflib.get_close_matches(name, known, 1, 0.6)
-    hint = f"did you mean {close[0]}? " if close else ""
-    launcher = "put the launcher's own options after '--'; " if command == "run" else ""
-    return UsageError(f"unknown option {name}; {hint}{launcher}see qtmcp --help")
-
-
-def env_value(environ: Mapping[str, str], name: str) -> str:
-    """The variable's value; '' when unset or empty."""
-    return environ.get(name, "").strip() if name else ""
-
-
-def parse_switch(text: str, where: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in SWITCH_TRUE:
-        return True
-    if lowered in SWITCH_FALSE:
-        return False
-    raise UsageError(f"{where}={text!r} is not a switch value: use 1/true/yes/on or 0/false/no/off")
-
-
-def read_settings(argv: list[str], environ: Mapping[str, str]) -> Settings:
-    """Settings from the command line, then the environment, then defaults."""
-    command, given, positionals, launcher_args = split_command_line(argv)
-    settings = Settings()
-    settings.command, settings.positionals, settings.launcher_args = command, positionals, launcher_args
-    settings.flags = given
-    for option in OPTIONS.values():
-        values = given.get(option.dest)
-        from_env = env_value(environ, option.env)
-        if option.takes_value:
-            if values is None and from_env:
-                values = from_env.split() if option.dest == "mirror" else [from_env]
-            if values is not None:
-                stored = values if option.dest in REPEATABLE else values[-1]
-                setattr(settings, option.dest, stored)
-        elif values is not None:
-            setattr(settings, option.dest, True)
-        elif from_env:
-            setattr(settings, option.dest, parse_switch(from_env, option.env))
-    settings.log = env_value(environ, "QTMCP_LOG")
-    settings.token = env_value(environ, "QTMCP_MIRROR_TOKEN")
-    if not all(33 <= ord(c) < 127 for c in settings.token):
-        raise UsageError("QTMCP_MIRROR_TOKEN holds spaces or characters an HTTP header cannot carry")
-    if env_value(environ, "QTMCP_DEBUG"):
-        parse_switch(env_value(environ, "QTMCP_DEBUG"), "QTMCP_DEBUG")  # a bad value is a usage error
-    if isinstance(settings.timeout, str):
-        try:
-            settings.timeout = float(settings.timeout)
-        except ValueError:
-            settings.timeout = -1.0
-        if not 0 < settings.timeout < 86400:
-            raise UsageError("bad --timeout/QTMCP_TIMEOUT: give a number of seconds above 0 "
-                             "(and under a day), like 30")
-    if settings.sha256:
-        settings.sha256 = settings.sha256.strip().lower()
-        if not is_sha256(settings.sha256):
-            raise UsageError("bad --sha256: give the archive's SHA-256 as 64 hex digits")
-    if settings.release:
-        check_tag(settings.release)
-    return settings
-
-
-def default_release() -> str:
-    """'v' + this module's version; UsageError for a development version."""
-    if ".dev" in __version__ or "+" in __version__:
-        raise UsageError(
-            f"qtmcp {__version__} is a development version and has no release of its own: "
-            "give one with --release TAG or QTMCP_RELEASE"
-        )
-    return "v" + __version__
-
-
 # MCP clients: entries, configuration files, one-line forms (pure) ############
 
 CLIENTS = ("claude-desktop", "claude-code", "vscode", "cursor", "windsurf", "json")
@@ -1861,6 +1590,11 @@ def client_entry(client: str, command: str, args: list[str], env: dict[str, str]
     if env:
         entry["env"] = dict(env)
     return entry
+
+
+def env_value(environ: Mapping[str, str], name: str) -> str:
+    """The variable's value; '' when unset or empty."""
+    return environ.get(name, "").strip() if name else ""
 
 
 def home_folder(environ: Mapping[str, str], os_name: str) -> str:
@@ -3942,14 +3676,6 @@ def local_failure(error: OSError, path: str) -> LocalError:
     return LocalError(f"cannot write {path} ({reason}); check the folder, or use --cache-dir")
 
 
-def cache_root(settings: Settings, environ: Mapping[str, str]) -> str:
-    return os.path.abspath(os.path.expanduser(settings.cache_dir or default_cache_root(environ)))
-
-
-def release_tag(settings: Settings) -> str:
-    return settings.release or default_release()
-
-
 def install_name(key: str, digest: str) -> str:
     """The folder of one install: the build and the first 16 hex digits of its archive
     (cache_entry() reads these names back)."""
@@ -4465,27 +4191,6 @@ class Index:
         self.base = base
 
 
-def mirror_bases(settings: Settings) -> list[str]:
-    """The bases to try, in order: the mirrors given, else the default release URL."""
-    bases: list[str] = []
-    for base in settings.mirror:
-        scheme = base.partition("://")[0].lower() if "://" in base else ""
-        if not base or scheme not in ("", "http", "https", "file") or (
-                scheme.startswith("http") and not valid_http_base(base)):
-            raise UsageError(f"bad mirror {mask_url(base)!r}: give an http(s):// or file:// URL, or a directory")
-        if base not in bases:
-            bases.append(base)
-    return bases or [DEFAULT_BASE]
-
-
-def make_fetcher(settings: Settings, reporter: Reporter, bases: list[str] | None = None,
-                 no_credentials: Iterable[str] = ()) -> Fetcher:
-    """A Fetcher for the bases given (default: the mirrors of `settings`); the bases in
-    `no_credentials` get none."""
-    return Fetcher(mirror_bases(settings) if bases is None else bases, reporter, offline=settings.offline,
-                   timeout=settings.timeout, token=settings.token, no_credentials=no_credentials)
-
-
 def read_index(fetcher: Fetcher, tag: str, bases: list[str] | None = None) -> Index:
     """The release's index from the first base that has it (MissingError if none).
 
@@ -4574,30 +4279,43 @@ class Acquired:
         self.source = source
 
 
-def acquire_archive(fetcher: Fetcher, settings: Settings, tag: str, qt: str,
-                    platform: tuple[str, str], dest: str, installed: Callable[[str], bool]) -> Acquired:
+class Target:
+    """The build a command installs or starts, worked out once by the command layer:
+    the cache root, the release tag, the Qt version and platform, the digest its
+    archive must have ('' for the one the index vouches for), and whether the
+    cached build is to be checked against the index again (--refresh)."""
+
+    def __init__(self, root: str, tag: str, qt: str, platform: tuple[str, str], digest: str = "",
+                 refresh: bool = False):
+        self.root, self.tag, self.qt, self.platform = root, tag, qt, platform
+        self.digest, self.refresh = digest, refresh
+        self.key = build_key(qt, platform)
+        self.tag_dir = os.path.join(root, tag)
+
+
+def acquire_archive(fetcher: Fetcher, target: Target, dest: str, installed: Callable[[str], bool]) -> Acquired:
     """Find the build in the release's index and download it, verified, into `dest`.
 
     `installed(digest)` tells whether that archive is installed already: then
     nothing is downloaded (Acquired.source is ""). For an unpinned release the
     archive comes from the base whose SHA256SUMS vouches for it.
     """
-    bases = fetcher.bases
+    bases, tag = fetcher.bases, target.tag
     pinned = tag in RELEASE_PINS
     start = 0
     while True:
         try:
             index = read_index(fetcher, tag, bases[start:])
         except MissingError:
-            if settings.sha256:
-                return acquire_by_digest(fetcher, tag, qt, platform, dest, settings.sha256)
+            if target.digest:
+                return acquire_by_digest(fetcher, tag, target.qt, target.platform, dest, target.digest)
             raise
-        save_index(cache_root(settings, os.environ), tag, index, fetcher.reporter)
-        asset = choose_asset(index.sums, qt, platform, tag)
+        save_index(target.root, tag, index, fetcher.reporter)
+        asset = choose_asset(index.sums, target.qt, target.platform, tag)
         digest = index.sums[asset]
-        if settings.sha256 and settings.sha256 != digest:
+        if target.digest and target.digest != digest:
             raise IntegrityError(
-                f"--sha256 {settings.sha256} does not match {asset}'s {digest} in {SUMS_NAME} "
+                f"--sha256 {target.digest} does not match {asset}'s {digest} in {SUMS_NAME} "
                 f"from {mask_url(base_file_location(index.base, tag, SUMS_NAME))}: check the digest "
                 "you were given and the --release"
             )
@@ -4627,8 +4345,8 @@ def acquire_by_digest(fetcher: Fetcher, tag: str, qt: str, platform: tuple[str, 
     raise failure or MissingError(f"no source has release {tag}")
 
 
-def install_with(settings: Settings, reporter: Reporter, qt: str, platform: tuple[str, str],
-                 acquire: Callable[[str, Callable[[str], bool]], Acquired], reuse: bool = True) -> str:
+def install_with(target: Target, reporter: Reporter, acquire: Callable[[str, Callable[[str], bool]], Acquired],
+                 reuse: bool = True) -> str:
     """Install a build all-or-nothing, under its lock; return its launcher.
 
     `acquire(dest, installed)` puts the verified archive at `dest` and returns
@@ -4639,14 +4357,11 @@ def install_with(settings: Settings, reporter: Reporter, qt: str, platform: tupl
     """
     import tempfile
 
-    root = cache_root(settings, os.environ)
-    tag = release_tag(settings)
-    key = build_key(qt, platform)
-    tag_dir = os.path.join(root, tag)
+    root, tag, key, tag_dir, os_name = target.root, target.tag, target.key, target.tag_dir, target.platform[0]
     make_dirs(tag_dir)
     with BuildLock(lock_path(tag_dir, key), f"{key} of {tag}", reporter):
-        if reuse and not settings.refresh and not settings.sha256:
-            found = cached_launcher(root, tag, key, platform[0])
+        if reuse and not target.refresh and not target.digest:
+            found = cached_launcher(root, tag, key, os_name)
             if found:
                 return found
         remove_leftovers(tag_dir, work_prefix(key))
@@ -4656,7 +4371,7 @@ def install_with(settings: Settings, reporter: Reporter, qt: str, platform: tupl
             raise local_failure(error, tag_dir) from None
         try:
             def installed(digest: str) -> bool:
-                return reuse and install_has(os.path.join(tag_dir, install_name(key, digest)), digest, platform[0])
+                return reuse and install_has(os.path.join(tag_dir, install_name(key, digest)), digest, os_name)
 
             archive = os.path.join(work, "archive")
             got = acquire(archive, installed)
@@ -4664,44 +4379,43 @@ def install_with(settings: Settings, reporter: Reporter, qt: str, platform: tupl
             if got.source:
                 info = {"release": tag, "build": key, "asset": got.asset, "sha256": got.digest,
                         "source": got.source}
-                install_tree(work, archive, final, info, platform[0])
+                install_tree(work, archive, final, info, os_name)
                 reporter.note(f"installed {got.asset} into {final}")
             if reuse:
                 write_atomically(pointer_path(tag_dir, key), (os.path.basename(final) + "\n").encode(),
                                  work_prefix(key) + "pointer-")
         finally:
             remove_path(work)
-    return launcher_path(final, platform[0])
+    return launcher_path(final, os_name)
 
 
-def install_build(settings: Settings, reporter: Reporter, qt: str, platform: tuple[str, str]) -> str:
+def install_build(target: Target, reporter: Reporter, new_fetcher: Callable[[], Fetcher]) -> str:
     """Install the build from the release's sources; return its launcher."""
-    tag = release_tag(settings)
 
-    def acquire(dest: str, installed) -> Acquired:  # type: ignore[no-untyped-def]
-        if settings.sha256 and installed(settings.sha256):  # pinned by hand, already here
-            return Acquired(asset_names(qt, platform)[0], settings.sha256, "")
-        fetcher = make_fetcher(settings, reporter)
-        return acquire_archive(fetcher, settings, tag, qt, platform, dest, installed)
+    def acquire(dest: str, installed: Callable[[str], bool]) -> Acquired:
+        if target.digest and installed(target.digest):  # pinned by hand, already here
+            return Acquired(asset_names(target.qt, target.platform)[0], target.digest, "")
+        return acquire_archive(new_fetcher(), target, dest, installed)
 
-    return install_with(settings, reporter, qt, platform, acquire)
+    return install_with(target, reporter, acquire)
 
 
-def ensure_build(settings: Settings, reporter: Reporter, qt: str, platform: tuple[str, str]) -> str:
+def ensure_build(target: Target, reporter: Reporter, new_fetcher: Callable[[], Fetcher]) -> str:
     """The launcher of the build: from the cache if it is there, else installed now.
 
-    With --sha256 only the install of that archive will do.
+    With a digest (--sha256) only the install of that archive will do.
+    `new_fetcher` is called only when something is to be fetched.
     """
-    root, tag, key = cache_root(settings, os.environ), release_tag(settings), build_key(qt, platform)
-    if settings.sha256:
-        install = os.path.join(root, tag, install_name(key, settings.sha256))
-        if install_has(install, settings.sha256, platform[0]):
-            return launcher_path(install, platform[0])
-    elif not settings.refresh:
-        found = cached_launcher(root, tag, key, platform[0])
+    os_name = target.platform[0]
+    if target.digest:
+        install = os.path.join(target.tag_dir, install_name(target.key, target.digest))
+        if install_has(install, target.digest, os_name):
+            return launcher_path(install, os_name)
+    elif not target.refresh:
+        found = cached_launcher(target.root, target.tag, target.key, os_name)
         if found:
             return found
-    return install_build(settings, reporter, qt, platform)
+    return install_build(target, reporter, new_fetcher)
 
 
 # Starting the launcher #######################################################
@@ -4883,28 +4597,6 @@ def installed_script() -> str:
     return os.path.abspath(found)
 
 
-def entry_command(settings: Settings) -> tuple[str, list[str]]:
-    """The entry's command and the arguments before qtmcp's own, always absolute paths."""
-    import shutil
-
-    via = settings.via or default_via()
-    if via not in VIA_FORMS:
-        raise UsageError(f"bad --via {via!r}: use one of {', '.join(VIA_FORMS)}")
-    if via == "installed":
-        return installed_script(), []
-    if via == "python":
-        folder = os.path.dirname(os.path.abspath(__file__))
-        return os.path.abspath(sys.executable), ["-c", PYTHON_BOOT.format(folder=folder)]
-    if ".dev" in __version__ or "+" in __version__:
-        raise UsageError(f"--via {via}: qtmcp {__version__} is a development version, not on PyPI; "
-                         "use --via python (or installed)")
-    tool = shutil.which(via)
-    if not tool:
-        raise UsageError(f"--via {via}: {via} is not on PATH; install it, or use --via python")
-    spec = f"qtmcp=={__version__}"
-    return os.path.abspath(tool), (["run", "--spec", spec, "qtmcp"] if via == "pipx" else ["--from", spec, "qtmcp"])
-
-
 def entry_base(base: str, notes: list[str]) -> str:
     """A mirror base as an entry carries it: absolute, and never with a password."""
     if base_kind(base) == "http":
@@ -4922,26 +4614,6 @@ def entry_base(base: str, notes: list[str]) -> str:
     if base.lower().startswith("file:"):
         return base
     return os.path.abspath(os.path.expanduser(base))
-
-
-def entry_options(settings: Settings, notes: list[str]) -> list[str]:
-    """The qtmcp options given to setup, as the entry passes them (paths made absolute)."""
-    words: list[str] = []
-    for flag in CARRIED_OPTIONS:
-        option = OPTIONS[flag]
-        values = settings.flags.get(option.dest)
-        if values is None:
-            continue
-        if not option.takes_value:
-            words.append(flag)
-            continue
-        for value in values if option.dest in REPEATABLE else values[-1:]:
-            if option.dest == "mirror":
-                value = entry_base(value, notes)
-            elif option.dest in ("cache_dir", "launcher"):
-                value = os.path.abspath(os.path.expanduser(value))
-            words += [flag, value]
-    return words
 
 
 def entry_environment(environ: Mapping[str, str], with_secrets: bool, notes: list[str]) -> dict[str, str]:
@@ -5190,6 +4862,346 @@ def claude_code_add(claude: str, name: str, entry: dict, scope: str, force: bool
 
 
 
+# The command line (pure) #####################################################
+
+
+class Option:
+    """One option: its attribute, whether it takes a value, where it belongs."""
+
+    def __init__(self, dest: str, takes_value: bool, commands: tuple[str, ...] = (), env: str = ""):
+        self.dest = dest
+        self.takes_value = takes_value
+        self.commands = commands  # () for every command
+        self.env = env
+
+
+OPTIONS = {
+    "--qt": Option("qt", True, env="QTMCP_QT"),
+    "--release": Option("release", True, env="QTMCP_RELEASE"),
+    "--mirror": Option("mirror", True, env="QTMCP_MIRROR"),
+    "--cache-dir": Option("cache_dir", True, env="QTMCP_CACHE_DIR"),
+    "--offline": Option("offline", False, env="QTMCP_OFFLINE"),
+    "--platform": Option("platform", True, env="QTMCP_PLATFORM"),
+    "--refresh": Option("refresh", False),
+    "--sha256": Option("sha256", True),
+    "--launcher": Option("launcher", True, env="QTMCP_LAUNCHER"),
+    "--timeout": Option("timeout", True, env="QTMCP_TIMEOUT"),
+    "--quiet": Option("quiet", False, env="QTMCP_QUIET"),
+    "--json": Option("json", False, ("list", "cache", "detect", "doctor")),
+    "--all": Option("all", False, ("cache",)),
+    "--dry-run": Option("dry_run", False, ("cache",)),
+    "--sums": Option("sums", True, ("install",)),
+    "--repair": Option("repair", False, ("verify",)),
+    "--name": Option("name", True, ("setup",)),
+    "--scope": Option("scope", True, ("setup",)),
+    "--config": Option("config", True, ("setup",)),
+    "--via": Option("via", True, ("setup",)),
+    "--print": Option("print_only", False, ("setup",)),
+    "--force": Option("force", False, ("setup",)),
+    "--with-secrets": Option("with_secrets", False, ("setup",)),
+    "--help": Option("help", False),
+    "-h": Option("help", False),
+    "--version": Option("version", False),
+}
+REPEATABLE = ("qt", "mirror", "platform")
+
+HELP = """\
+usage: qtmcp [COMMAND] [OPTIONS] [--] [LAUNCHER_ARGS...]
+
+Fetch, verify and start the native QtMcp launcher (an MCP stdio server that
+drives Qt applications). In an MCP client's configuration:
+
+    pipx run qtmcp -- /path/to/app [APP_ARGS...]
+
+The build is chosen by the application's own Qt version and CPU, read from
+its files without running it (or give --qt).
+
+qtmcp reads its options up to the first argument that is not an option; that
+argument picks a command if it is one, otherwise it and everything after it go
+to the launcher unchanged. '--' ends qtmcp's options.
+
+commands:
+  run [--] ARGS...        install the build if needed, start the launcher with ARGS
+                          (the default command; exit status is the launcher's)
+  fetch [--] [APP]        install the build if needed, print the launcher's path
+  detect [--json] APP     read APP's Qt version, CPU and QtCore; say which build it needs
+  list [--json]           the builds the release has, which fits, which are cached
+  mirror DEST             copy the release (all builds, or --qt/--platform ones)
+                          with its SHA256SUMS into DEST/<tag>/, verified
+  install ARCHIVE         install an archive carried in by hand (no connection);
+      [--sums FILE]       digest from a SHA256SUMS beside it, --sums or --sha256
+  cache dir|list|clean    where the cache is; what it holds (list --json); clean:
+      [--json] [--all]    other releases and dead runs' leftovers (--all: everything
+      [--dry-run]         qtmcp made; --dry-run: say what would go, remove nothing)
+  verify [--repair]       re-hash installed files against their manifests
+  setup CLIENT APP [ARGS] make an MCP client start qtmcp for APP, proven by a dry
+                          start first; CLIENT: claude-desktop, claude-code, vscode,
+                          cursor, windsurf, json (print the entry, write nothing)
+      [--name NAME] [--scope user|project] [--config FILE] [--force]
+      [--via installed|python|pipx|uvx] [--print] [--with-secrets]
+  doctor [APP] [--json]   check what a start needs, one line each with its fix
+  help                    this text (the same as --help)
+
+options (flags win over the environment):
+  --qt VERSION        QTMCP_QT         Qt version of the app: 6.8, 6.8.2, 5.15-patched, or
+                                       auto (the default: read it from the app)
+  --release TAG       QTMCP_RELEASE    release to use (default: v + qtmcp's version)
+  --mirror BASE       QTMCP_MIRROR     http(s) URL, file:// URL or directory used
+                                       instead of the default (repeat, or separate
+                                       by spaces in the variable, to try in order)
+  --cache-dir DIR     QTMCP_CACHE_DIR  cache root (now: {cache})
+  --offline           QTMCP_OFFLINE    open no network connection
+  --platform OS-ARCH  QTMCP_PLATFORM   another machine's build (run: another CPU only)
+  --refresh                            re-read SHA256SUMS, reinstall if the build changed
+  --sha256 HEX                         the archive's expected SHA-256
+  --launcher PATH     QTMCP_LAUNCHER   run this launcher instead of a downloaded one
+  --timeout SECONDS   QTMCP_TIMEOUT    give up on a connection silent this long
+                                       (default {timeout:g}); a file is tried at most
+                                       {attempts} times, a silent source given up
+                                       within --timeout + {budget:g} s
+  --quiet             QTMCP_QUIET      only errors on stderr
+  --version, --help
+
+environment:
+  QTMCP_LOG           a file that also gets qtmcp's messages, with times
+  QTMCP_MIRROR_TOKEN  sent as 'Authorization: Bearer' to the mirrors' origins
+  QTMCP_DEBUG         show a traceback with errors
+  HTTPS_PROXY, HTTP_PROXY, NO_PROXY, SSL_CERT_FILE, SSL_CERT_DIR, NETRC,
+  XDG_CACHE_HOME keep their usual meaning. Switches take 1/true/yes/on or
+  0/false/no/off.
+
+exit statuses:
+{statuses}
+
+docs: https://github.com/ssss2art/QtMcp
+"""
+
+
+class Settings:
+    """Everything one invocation was asked to do, from its arguments and environment."""
+
+    def __init__(self) -> None:
+        self.command = "run"
+        self.qt: list[str] = []
+        self.release = ""
+        self.mirror: list[str] = []
+        self.cache_dir = ""
+        self.offline = False
+        self.platform: list[str] = []
+        self.refresh = False
+        self.sha256 = ""
+        self.launcher = ""
+        self.timeout = DEFAULT_TIMEOUT
+        self.quiet = False
+        self.json = False
+        self.all = False
+        self.dry_run = False
+        self.sums = ""
+        self.repair = False
+        self.name = ""
+        self.scope = ""
+        self.config = ""
+        self.via = ""
+        self.print_only = False
+        self.force = False
+        self.with_secrets = False
+        self.flags: dict[str, list[str]] = {}  # the options given on the command line
+        self.help = False
+        self.version = False
+        self.positionals: list[str] = []
+        self.launcher_args: list[str] = []
+        self.log = ""
+        self.token = ""
+
+
+def split_command_line(argv: list[str]) -> tuple[str, dict[str, list[str]], list[str], list[str]]:
+    """(command, {dest: values}, command arguments, launcher arguments) of `argv`."""
+    command = ""
+    given: dict[str, list[str]] = {}
+    positionals: list[str] = []
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        index += 1
+        if arg == "--":
+            return command or "run", given, positionals, argv[index:]
+        if arg.startswith("-") and arg != "-":
+            name, eq, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+            option = OPTIONS.get(name)
+            if option is None or (option.commands and (command or "run") not in option.commands):
+                raise unknown_option(name, option, command or "run")
+            if option.takes_value and not eq:
+                if index == len(argv):
+                    raise UsageError(f"option {name} needs a value")
+                value, index = argv[index], index + 1
+            elif not option.takes_value and eq:
+                raise UsageError(f"option {name} takes no value")
+            if option.takes_value and not value.strip():
+                raise UsageError(f"option {name} was given an empty value: give one, or leave the option out")
+            given.setdefault(option.dest, []).append(value)
+            continue
+        if not command and not positionals and arg in COMMANDS:
+            command = arg
+        elif not command and arg in OLD_COMMANDS:
+            raise UsageError(f"'qtmcp {arg}' was qtmcp 0.2's; {OLD_COMMANDS[arg]}")
+        elif (command or "run") in APP_COMMANDS:
+            return command or "run", given, positionals, argv[index - 1 :]
+        elif command == "setup" and positionals:  # CLIENT is read: this is APP, the rest APP_ARGS
+            return command, given, positionals, argv[index - 1 :]
+        else:
+            positionals.append(arg)
+    return command or "run", given, positionals, []
+
+
+def unknown_option(name: str, option: Option | None, command: str) -> UsageError:
+    """The error for an option qtmcp does not take here, with the nearest known one."""
+    import difflib
+
+    if option is not None:
+        owners = ", ".join(option.commands)
+        return UsageError(f"option {name} is not for '{command}' (it goes with: {owners}); see qtmcp --help")
+    known = [o for o, opt in OPTIONS.items() if o.startswith("--") and (not opt.commands or command in opt.commands)]
+    close = difflib.get_close_matches(name, known, 1, 0.6)
+    hint = f"did you mean {close[0]}? " if close else ""
+    launcher = "put the launcher's own options after '--'; " if command == "run" else ""
+    return UsageError(f"unknown option {name}; {hint}{launcher}see qtmcp --help")
+
+
+def parse_switch(text: str, where: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in SWITCH_TRUE:
+        return True
+    if lowered in SWITCH_FALSE:
+        return False
+    raise UsageError(f"{where}={text!r} is not a switch value: use 1/true/yes/on or 0/false/no/off")
+
+
+def read_settings(argv: list[str], environ: Mapping[str, str]) -> Settings:
+    """Settings from the command line, then the environment, then defaults."""
+    command, given, positionals, launcher_args = split_command_line(argv)
+    settings = Settings()
+    settings.command, settings.positionals, settings.launcher_args = command, positionals, launcher_args
+    settings.flags = given
+    for option in OPTIONS.values():
+        values = given.get(option.dest)
+        from_env = env_value(environ, option.env)
+        if option.takes_value:
+            if values is None and from_env:
+                values = from_env.split() if option.dest == "mirror" else [from_env]
+            if values is not None:
+                stored = values if option.dest in REPEATABLE else values[-1]
+                setattr(settings, option.dest, stored)
+        elif values is not None:
+            setattr(settings, option.dest, True)
+        elif from_env:
+            setattr(settings, option.dest, parse_switch(from_env, option.env))
+    settings.log = env_value(environ, "QTMCP_LOG")
+    settings.token = env_value(environ, "QTMCP_MIRROR_TOKEN")
+    if not all(33 <= ord(c) < 127 for c in settings.token):
+        raise UsageError("QTMCP_MIRROR_TOKEN holds spaces or characters an HTTP header cannot carry")
+    if env_value(environ, "QTMCP_DEBUG"):
+        parse_switch(env_value(environ, "QTMCP_DEBUG"), "QTMCP_DEBUG")  # a bad value is a usage error
+    if isinstance(settings.timeout, str):
+        try:
+            settings.timeout = float(settings.timeout)
+        except ValueError:
+            settings.timeout = -1.0
+        if not 0 < settings.timeout < 86400:
+            raise UsageError("bad --timeout/QTMCP_TIMEOUT: give a number of seconds above 0 "
+                             "(and under a day), like 30")
+    if settings.sha256:
+        settings.sha256 = settings.sha256.strip().lower()
+        if not is_sha256(settings.sha256):
+            raise UsageError("bad --sha256: give the archive's SHA-256 as 64 hex digits")
+    if settings.release:
+        check_tag(settings.release)
+    return settings
+
+
+def default_release() -> str:
+    """'v' + this module's version; UsageError for a development version."""
+    if ".dev" in __version__ or "+" in __version__:
+        raise UsageError(
+            f"qtmcp {__version__} is a development version and has no release of its own: "
+            "give one with --release TAG or QTMCP_RELEASE"
+        )
+    return "v" + __version__
+
+
+# The core's inputs, worked out from the settings -----------------------------------------------
+
+
+def cache_root(settings: Settings, environ: Mapping[str, str]) -> str:
+    return os.path.abspath(os.path.expanduser(settings.cache_dir or default_cache_root(environ)))
+
+
+def release_tag(settings: Settings) -> str:
+    return settings.release or default_release()
+
+
+def mirror_bases(settings: Settings) -> list[str]:
+    """The bases to try, in order: the mirrors given, else the default release URL."""
+    bases: list[str] = []
+    for base in settings.mirror:
+        scheme = base.partition("://")[0].lower() if "://" in base else ""
+        if not base or scheme not in ("", "http", "https", "file") or (
+                scheme.startswith("http") and not valid_http_base(base)):
+            raise UsageError(f"bad mirror {mask_url(base)!r}: give an http(s):// or file:// URL, or a directory")
+        if base not in bases:
+            bases.append(base)
+    return bases or [DEFAULT_BASE]
+
+
+def make_fetcher(settings: Settings, reporter: Reporter, bases: list[str] | None = None,
+                 no_credentials: Iterable[str] = ()) -> Fetcher:
+    """A Fetcher for the bases given (default: the mirrors of `settings`); the bases in
+    `no_credentials` get none."""
+    return Fetcher(mirror_bases(settings) if bases is None else bases, reporter, offline=settings.offline,
+                   timeout=settings.timeout, token=settings.token, no_credentials=no_credentials)
+
+
+def entry_command(settings: Settings) -> tuple[str, list[str]]:
+    """The entry's command and the arguments before qtmcp's own, always absolute paths."""
+    import shutil
+
+    via = settings.via or default_via()
+    if via not in VIA_FORMS:
+        raise UsageError(f"bad --via {via!r}: use one of {', '.join(VIA_FORMS)}")
+    if via == "installed":
+        return installed_script(), []
+    if via == "python":
+        folder = os.path.dirname(os.path.abspath(__file__))
+        return os.path.abspath(sys.executable), ["-c", PYTHON_BOOT.format(folder=folder)]
+    if ".dev" in __version__ or "+" in __version__:
+        raise UsageError(f"--via {via}: qtmcp {__version__} is a development version, not on PyPI; "
+                         "use --via python (or installed)")
+    tool = shutil.which(via)
+    if not tool:
+        raise UsageError(f"--via {via}: {via} is not on PATH; install it, or use --via python")
+    spec = f"qtmcp=={__version__}"
+    return os.path.abspath(tool), (["run", "--spec", spec, "qtmcp"] if via == "pipx" else ["--from", spec, "qtmcp"])
+
+
+def entry_options(settings: Settings, notes: list[str]) -> list[str]:
+    """The qtmcp options given to setup, as the entry passes them (paths made absolute)."""
+    words: list[str] = []
+    for flag in CARRIED_OPTIONS:
+        option = OPTIONS[flag]
+        values = settings.flags.get(option.dest)
+        if values is None:
+            continue
+        if not option.takes_value:
+            words.append(flag)
+            continue
+        for value in values if option.dest in REPEATABLE else values[-1:]:
+            if option.dest == "mirror":
+                value = entry_base(value, notes)
+            elif option.dest in ("cache_dir", "launcher"):
+                value = os.path.abspath(os.path.expanduser(value))
+            words += [flag, value]
+    return words
+
+
 # Commands ####################################################################
 
 
@@ -5248,7 +5260,13 @@ def launcher_for(settings: Settings, reporter: Reporter, for_run: bool) -> str:
             raise LocalError(f"no launcher at {path} (from --launcher or QTMCP_LAUNCHER): check the path")
         return path
     qt, platform = chosen_build(settings, reporter, for_run)
-    return ensure_build(settings, reporter, qt, platform)
+    return ensure_build(target_for(settings, qt, platform), reporter, lambda: make_fetcher(settings, reporter))
+
+
+def target_for(settings: Settings, qt: str, platform: tuple[str, str], tag: str = "") -> Target:
+    """The build the command line asks for (of release `tag`, default --release)."""
+    return Target(cache_root(settings, os.environ), tag or release_tag(settings), qt, platform,
+                  digest=settings.sha256, refresh=settings.refresh)
 
 
 def wants_auto(settings: Settings) -> bool:
@@ -5664,7 +5682,7 @@ def command_install(settings: Settings, reporter: Reporter) -> int:
                                  "installed; check the digest, or bring an undamaged copy of the file")
         return Acquired(asset, digest, "file://" + os.path.abspath(archive).replace(os.sep, "/"))
 
-    print(install_with(settings, reporter, qt, platform, acquire))
+    print(install_with(target_for(settings, qt, platform), reporter, acquire))
     return 0
 
 
@@ -5863,7 +5881,6 @@ def repair_install(settings: Settings, reporter: Reporter, tag: str, manifest: d
     if not parsed or not is_sha256(digest):
         raise LocalError(f"cannot repair {manifest.get('build')} of {tag}: its manifest is damaged; "
                          "remove it with 'qtmcp cache clean --all' and run again")
-    settings.release = tag
     qt, platform, _ = parsed
 
     name = str(manifest["asset"])
@@ -5878,7 +5895,7 @@ def repair_install(settings: Settings, reporter: Reporter, tag: str, manifest: d
         fetcher = make_fetcher(settings, reporter, bases, no_credentials=others)
         return Acquired(name, digest, fetch_verified(fetcher, tag, name, digest, dest, bases))
 
-    install_with(settings, reporter, qt, platform, acquire, reuse=False)
+    install_with(target_for(settings, qt, platform, tag), reporter, acquire, reuse=False)
 
 
 def setup_words(settings: Settings) -> tuple[str, str, list[str]]:
