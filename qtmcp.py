@@ -30,7 +30,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # names for type hints only: typing is not imported at run time
     import tarfile
     from collections.abc import Callable, Iterable, Iterator, Mapping
-    from typing import Any, BinaryIO, Literal
+    from typing import Any, BinaryIO, Literal, TypeVar
+
+    T = TypeVar("T")
 
 # Only os and sys are imported here: a cached start needs nothing else. The
 # heavier modules (urllib, ssl, json, hashlib, zipfile, tarfile, ...) are
@@ -423,6 +425,16 @@ def choose_asset(sums: dict[str, str], qt: str, platform: tuple[str, str], relea
         f"release {release} has no build for Qt {qt} on {platform_name(platform)} "
         f"(it offers {offered}); {hint} another --qt or --release"
     )
+
+
+def filtered_assets(sums: Mapping[str, str], qts: list[str], platforms: list[tuple[str, str]]) -> list[str]:
+    """The asset names in `sums`, sorted, of those Qt versions and platforms (all where a list is empty)."""
+    chosen = []
+    for name in sorted(sums):
+        parsed = parse_asset_name(name)
+        if parsed and (not qts or parsed[0] in qts) and (not platforms or parsed[1] in platforms):
+            chosen.append(name)
+    return chosen
 
 
 def offered_versions(sums: dict[str, str]) -> list[str]:
@@ -2479,6 +2491,13 @@ def stat_is_regular(mode: int) -> bool:
     return stat.S_ISREG(mode)
 
 
+def make_dirs(path: str) -> None:
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as error:
+        raise local_failure(error, path) from None
+
+
 # Getting files: HTTP with retries, local copies ##############################
 
 
@@ -3116,7 +3135,7 @@ class TreeWriter:
         for folder in new_folders:
             self.record_folder(folder)
         if new_folders:
-            self.make_dirs(self.path_of(new_folders[-1].split("/")))
+            make_dirs(self.path_of(new_folders[-1].split("/")))
         return parts
 
     def kind_of(self, parts: list[str]) -> int:
@@ -3196,12 +3215,6 @@ class TreeWriter:
         with source:
             self.add_file(name, mode, source)
 
-    def make_dirs(self, path: str) -> None:
-        try:
-            os.makedirs(path, exist_ok=True)
-        except OSError as error:
-            raise local_failure(error, path) from None
-
     def finish(self, prefix: list[str]) -> None:
         """Make the links, now that every file and folder is in place.
 
@@ -3228,7 +3241,7 @@ class TreeWriter:
     def copy_counted(self, source: str, parts: list[str]) -> None:
         """Copy a file or folder tree of the build to `parts`, as if unpacked there."""
         if os.path.isdir(source):
-            self.make_dirs(self.path_of(parts))
+            make_dirs(self.path_of(parts))
             self.names.names.put("/".join(parts), collision_key(parts), FOLDER)
             self.record_folder("/".join(parts))
             for name in sorted(os.listdir(source)):
@@ -3755,13 +3768,6 @@ def cached_launcher(root: str, tag: str, key: str, os_name: str) -> str | None:
     return launcher_path(install, os_name) if is_complete(install, os_name) else None
 
 
-def make_dirs(path: str) -> None:
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError as error:
-        raise local_failure(error, path) from None
-
-
 def write_atomically(path: str, data: bytes, temp_prefix: str, temp_suffix: str = "") -> None:
     """Replace `path` with `data` by one rename, so no reader sees half of it.
 
@@ -4196,8 +4202,6 @@ def read_index(fetcher: Fetcher, tag: str, bases: list[str] | None = None) -> In
 
     A pinned release's SHA256SUMS must match its pin (IntegrityError, at once).
     """
-    import hashlib
-
     sink = MemorySink(SUMS_NAME, SUMS_MAX_BYTES)
     try:
         base = fetcher.obtain(tag, SUMS_NAME, sink, bases)
@@ -4207,20 +4211,27 @@ def read_index(fetcher: Fetcher, tag: str, bases: list[str] | None = None) -> In
         raise MissingError(f"{missing}; check the release tag (tags look like v0.3.0) and the mirror") from None
     data = bytes(sink.data)
     where = mask_url(base_file_location(base, tag, SUMS_NAME))
-    actual = hashlib.sha256(data).hexdigest()
-    pin = RELEASE_PINS.get(tag)
-    if pin and actual != pin:
-        raise IntegrityError(
-            f"{SUMS_NAME} of release {tag} from {where} does not match the release's pin: "
-            f"expected SHA-256 {pin}, got {actual}; the source is not the published release: "
-            "use another --mirror, and tell the mirror's keeper (or report a tampered release at "
-            f"{PROJECT_URL}/issues)"
-        )
-    if not pin:
+    pinned = check_pin(tag, data, f"{SUMS_NAME} of release {tag} from {where}",
+                       "use another --mirror, and tell the mirror's keeper (or report a tampered release at "
+                       f"{PROJECT_URL}/issues)")
+    if not pinned:
         fetcher.reporter.note(
             f"release {tag} is not pinned in this qtmcp: trusting its {SUMS_NAME} from {where}"
         )
     return Index(data, parse_sums(data, where), base)
+
+
+def check_pin(tag: str, data: bytes, what: str, fix: str) -> bool:
+    """True if release `tag` is pinned and `data` (its SHA256SUMS, `what`) matches the pin;
+    False if it is not pinned; IntegrityError, saying `fix`, if it does not match."""
+    import hashlib
+
+    pin = RELEASE_PINS.get(tag)
+    actual = hashlib.sha256(data).hexdigest()
+    if pin and actual != pin:
+        raise IntegrityError(f"{what} does not match the pin of release {tag}: expected SHA-256 {pin}, "
+                             f"got {actual}; it is not the published release: {fix}")
+    return bool(pin)
 
 
 def save_index(root: str, tag: str, index: Index, reporter: Reporter) -> None:
@@ -4293,6 +4304,33 @@ class Target:
         self.tag_dir = os.path.join(root, tag)
 
 
+def index_and_archives(fetcher: Fetcher, tag: str, use: Callable[[Index, list[str]], T], what: str,
+                       no_index: Callable[[], T] | None = None) -> T:
+    """use(index, the bases to take archives from) with the release's index from the first base
+    that has it; for an unpinned release whose archive is missing there, the next base's pair.
+
+    A pinned release's archives may come from any base. `no_index()` is the
+    answer when no base has the index (default: MissingError); `what` names
+    the archives in the note that the next base is tried.
+    """
+    bases, start = fetcher.bases, 0
+    pinned = tag in RELEASE_PINS
+    while True:
+        try:
+            index = read_index(fetcher, tag, bases[start:])
+        except MissingError:
+            if no_index is None:
+                raise
+            return no_index()
+        start = bases.index(index.base) + 1
+        try:
+            return use(index, bases if pinned else [index.base])
+        except MissingError:
+            if pinned or start >= len(bases):
+                raise
+            fetcher.reporter.note(f"trying the next source for both {SUMS_NAME} and {what}")
+
+
 def acquire_archive(fetcher: Fetcher, target: Target, dest: str, installed: Callable[[str], bool]) -> Acquired:
     """Find the build in the release's index and download it, verified, into `dest`.
 
@@ -4300,16 +4338,9 @@ def acquire_archive(fetcher: Fetcher, target: Target, dest: str, installed: Call
     nothing is downloaded (Acquired.source is ""). For an unpinned release the
     archive comes from the base whose SHA256SUMS vouches for it.
     """
-    bases, tag = fetcher.bases, target.tag
-    pinned = tag in RELEASE_PINS
-    start = 0
-    while True:
-        try:
-            index = read_index(fetcher, tag, bases[start:])
-        except MissingError:
-            if target.digest:
-                return acquire_by_digest(fetcher, tag, target.qt, target.platform, dest, target.digest)
-            raise
+    tag = target.tag
+
+    def from_index(index: Index, archive_bases: list[str]) -> Acquired:
         save_index(target.root, tag, index, fetcher.reporter)
         asset = choose_asset(index.sums, target.qt, target.platform, tag)
         digest = index.sums[asset]
@@ -4321,14 +4352,12 @@ def acquire_archive(fetcher: Fetcher, target: Target, dest: str, installed: Call
             )
         if installed(digest):
             return Acquired(asset, digest, "")
-        start = bases.index(index.base) + 1
-        try:
-            archive_bases = bases if pinned else [index.base]
-            return Acquired(asset, digest, fetch_verified(fetcher, tag, asset, digest, dest, archive_bases))
-        except MissingError:
-            if pinned or start >= len(bases):
-                raise
-            fetcher.reporter.note(f"trying the next source for both {SUMS_NAME} and {asset}")
+        return Acquired(asset, digest, fetch_verified(fetcher, tag, asset, digest, dest, archive_bases))
+
+    def by_digest() -> Acquired:
+        return acquire_by_digest(fetcher, tag, target.qt, target.platform, dest, target.digest)
+
+    return index_and_archives(fetcher, tag, from_index, "the archive", by_digest if target.digest else None)
 
 
 def acquire_by_digest(fetcher: Fetcher, tag: str, qt: str, platform: tuple[str, str],
@@ -5484,13 +5513,9 @@ def command_list(settings: Settings, reporter: Reporter) -> int:
     except NoBuildError:
         here = None
     qts = [normalize_qt(q) for q in settings.qt]
-    filters = [parse_platform(p) for p in settings.platform]
     builds = []
-    for name in sorted(sums):
-        parsed = parse_asset_name(name)
-        if not parsed or (qts and parsed[0] not in qts) or (filters and parsed[1] not in filters):
-            continue
-        qt, platform, kind = parsed
+    for name in filtered_assets(sums, qts, [parse_platform(p) for p in settings.platform]):
+        qt, platform, kind = parse_asset_name(name)  # type: ignore[misc]
         key = build_key(qt, platform)
         fits = platform == here and next(n for n in listed_names(qt, platform) if n in sums) == name
         install = os.path.join(root, tag, install_name(key, sums[name]))
@@ -5544,14 +5569,11 @@ def command_mirror(settings: Settings, reporter: Reporter) -> int:
 def mirror_files(settings: Settings, reporter: Reporter, fetcher: Fetcher, tag: str,
                  out_dir: str) -> tuple[Index, int, int, int]:
     """(index, copied, kept, bytes copied): the chosen archives verified in `out_dir`."""
-    pinned = tag in RELEASE_PINS
-    copied = kept = size = start = 0
-    while True:
-        index = read_index(fetcher, tag, fetcher.bases[start:])
-        chosen = chosen_assets(settings, index.sums, tag)
-        start = fetcher.bases.index(index.base) + 1
+
+    def copy_chosen(index: Index, archive_bases: list[str]) -> tuple[Index, int, int, int]:
+        copied = kept = size = 0
         try:
-            for name in chosen:
+            for name in chosen_assets(settings, index.sums, tag):
                 path = os.path.join(out_dir, name)
                 if holds_file(path, index.sums[name]):
                     kept += 1
@@ -5559,7 +5581,6 @@ def mirror_files(settings: Settings, reporter: Reporter, fetcher: Fetcher, tag: 
                 if os.path.lexists(path):
                     reporter.note(f"replacing {path}: it does not match {SUMS_NAME}")
                 part = os.path.join(out_dir, f"{name}.{os.urandom(6).hex()}.part")
-                archive_bases = fetcher.bases if pinned else [index.base]
                 try:
                     fetch_verified(fetcher, tag, name, index.sums[name], part, archive_bases)
                     replace_file(part, path)
@@ -5568,13 +5589,11 @@ def mirror_files(settings: Settings, reporter: Reporter, fetcher: Fetcher, tag: 
                     raise
                 copied += 1
                 size += os.path.getsize(path)
-            return index, copied, kept, size
-        except MissingError:
-            if pinned or start >= len(fetcher.bases):
-                raise
-            reporter.note(f"trying the next source for both {SUMS_NAME} and the archives")
         except OSError as error:
             raise local_failure(error, out_dir) from None
+        return index, copied, kept, size
+
+    return index_and_archives(fetcher, tag, copy_chosen, "the archives")
 
 
 def is_mirror_part(entry: str) -> bool:
@@ -5636,13 +5655,7 @@ def remove_stale_assets(out_dir: str, sums: dict[str, str], chosen: list[str], r
 
 def chosen_assets(settings: Settings, sums: dict[str, str], tag: str) -> list[str]:
     """The release's assets that --qt and --platform (each repeatable) choose."""
-    qts = [normalize_qt(q) for q in settings.qt]
-    filters = [parse_platform(p) for p in settings.platform]
-    chosen = []
-    for name in sorted(sums):
-        parsed = parse_asset_name(name)
-        if parsed and (not qts or parsed[0] in qts) and (not filters or parsed[1] in filters):
-            chosen.append(name)
+    chosen = filtered_assets(sums, [normalize_qt(q) for q in settings.qt], [parse_platform(p) for p in settings.platform])
     if not chosen:
         raise NoBuildError(f"release {tag} has no build for the chosen --qt/--platform "
                            f"(it offers Qt {', '.join(offered_versions(sums))})")
@@ -5689,8 +5702,6 @@ def command_install(settings: Settings, reporter: Reporter) -> int:
 def expected_digest(settings: Settings, tag: str, archive: str, asset: str, qt: str,
                     platform: tuple[str, str]) -> str:
     """The digest an archive carried in must have: --sha256, --sums or a SHA256SUMS beside it."""
-    import hashlib
-
     sums_path = settings.sums or os.path.join(os.path.dirname(os.path.abspath(archive)), SUMS_NAME)
     listed = ""
     if settings.sums or os.path.isfile(sums_path):
@@ -5699,11 +5710,7 @@ def expected_digest(settings: Settings, tag: str, archive: str, asset: str, qt: 
                 data = source.read(SUMS_MAX_BYTES + 1)
         except OSError as error:
             raise UsageError(f"cannot read {sums_path}: {describe_error(error)}") from None
-        pin = RELEASE_PINS.get(tag)
-        actual = hashlib.sha256(data).hexdigest()
-        if pin and actual != pin:
-            raise IntegrityError(f"{sums_path} does not match the pin of release {tag}: "
-                                 f"expected SHA-256 {pin}, got {actual}")
+        check_pin(tag, data, sums_path, "bring the release's own SHA256SUMS")
         sums = parse_sums(data, sums_path)
         entry = next((n for n in [asset] + listed_names(qt, platform) if n in sums), None)
         if entry is None:
