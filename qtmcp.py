@@ -3768,27 +3768,34 @@ def cached_launcher(root: str, tag: str, key: str, os_name: str) -> str | None:
     return launcher_path(install, os_name) if is_complete(install, os_name) else None
 
 
-def write_atomically(path: str, data: bytes, temp_prefix: str, temp_suffix: str = "") -> None:
-    """Replace `path` with `data` by one rename, so no reader sees half of it.
+def replace_with(path: str, data: bytes, temp_prefix: str, temp_suffix: str = "", mode: int = 0o644) -> None:
+    """Replace `path` with `data` (mode `mode`, exactly) by one rename, so no reader sees half of it.
 
     The temporary file's name starts with `temp_prefix` (and ends with
-    `temp_suffix`) and is created exclusively, so that no other run writes
-    it and the run that next holds the same lock can remove it if this one dies.
-    A link at `path` is replaced, never written through.
+    `temp_suffix`) and is created exclusively beside `path`, so that no other
+    run writes it and the run that next holds the same lock can remove it if
+    this one dies. It reaches the disk before the rename. A link at `path` is
+    replaced, never written through. OSError as it comes.
     """
     import tempfile
 
-    folder = os.path.dirname(path)
+    handle, temp = tempfile.mkstemp(prefix=temp_prefix, suffix=temp_suffix, dir=os.path.dirname(path))
     try:
-        handle, temp = tempfile.mkstemp(prefix=temp_prefix, suffix=temp_suffix, dir=folder)
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(data)
-            os.chmod(temp, 0o644)
-            replace_file(temp, path)
-        except BaseException:
-            remove_path(temp)
-            raise
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temp, mode)
+        replace_file(temp, path)
+    except BaseException:
+        remove_quietly(temp)
+        raise
+
+
+def write_atomically(path: str, data: bytes, temp_prefix: str, temp_suffix: str = "") -> None:
+    """replace_with for a file of the cache or DEST: a failure is a LocalError."""
+    try:
+        replace_with(path, data, temp_prefix, temp_suffix)
     except OSError as error:
         raise local_failure(error, path) from None
 
@@ -4818,30 +4825,12 @@ def merged_config(found: ConfigFile, client: str, name: str, entry: dict, force:
 
 
 def write_new_file(path: str, data: bytes, mode: int | None) -> None:
-    """Put `data` at `path` by one rename from a new file in the same folder.
-
-    The file gets `mode` exactly (the old file's), or 0o644 under the umask for None.
-    """
-    import secrets
-
-    folder, base = os.path.split(path)
-    temp = os.path.join(folder, f".{base}.qtmcp-{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    try:
-        with open_new(temp, 0o644 if mode is None else mode) as out:
-            if mode is not None and hasattr(os, "fchmod"):
-                os.fchmod(out.fileno(), mode)  # the old file's mode, whatever the umask
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        if mode is not None and not hasattr(os, "fchmod"):
-            os.chmod(temp, mode)
-        replace_file(temp, path)
-    except BaseException:
-        try:
-            os.remove(temp)
-        except OSError:
-            pass
-        raise
+    """replace_with for a client's file: `mode` exactly (the old file's), or 0o644 under the umask for None."""
+    if mode is None:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        mode = 0o644 & ~umask
+    replace_with(path, data, f".{os.path.basename(path)}.qtmcp-", ".tmp", mode)
 
 
 def write_config(found: ConfigFile, data: bytes) -> str:

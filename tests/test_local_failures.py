@@ -300,7 +300,7 @@ def test_a_full_disk_is_a_local_error_at_every_write_and_the_install_is_untouche
             created = where == "open_new" and (  # files qtmcp creates new, never through a link
                 (stage == "download" and name == "archive") or (stage == "manifest" and name == "manifest.json"))
             if created or (stage == "unpacked file" and where == "write_file") or (
-                    where == "write_atomically" and (
+                    where == "replace_with" and (
                         (stage == "SHA256SUMS copy" and target.endswith("SHA256SUMS"))
                         or (stage == ".current" and target.endswith(".current")))):
                 hits.append(target)
