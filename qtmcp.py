@@ -2453,6 +2453,16 @@ class NotRegularFile(OSError):
     """A path that should be a regular file is a fifo, device, socket or folder."""
 
 
+def chunks(source: Any) -> Iterator[bytes]:
+    """The bytes a reader gives, in pieces of at most CHUNK, to its end: every copy
+    and digest reads this way, so memory stays flat whatever the file's size."""
+    while True:
+        chunk = source.read(CHUNK)
+        if not chunk:
+            return
+        yield chunk
+
+
 def open_new(path: str, mode: int = 0o644) -> BinaryIO:
     """A new file at `path`, open for writing: created exclusively, never through a link.
 
@@ -2836,10 +2846,7 @@ def copy_stream(source, sink: MemorySink | FileSink, reporter: Reporter, shown: 
         reporter.note(f"downloading {label}{size} from {shown}")
     started = last_drawn = time.monotonic()
     got = 0
-    while True:
-        chunk = source.read(CHUNK)
-        if not chunk:
-            break
+    for chunk in chunks(source):
         sink.write(chunk)
         got += len(chunk)
         if bar and time.monotonic() - last_drawn > 0.1:
@@ -3178,10 +3185,7 @@ class TreeWriter:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
         try:
             with os.fdopen(os.open(path, flags, mode), "wb") as out:
-                while True:
-                    chunk = source.read(CHUNK)
-                    if not chunk:
-                        break
+                for chunk in chunks(source):
                     size += len(chunk)
                     self.budget.take(len(chunk))
                     digest.update(chunk)
@@ -3259,12 +3263,10 @@ def file_digest(path: str) -> tuple[int, str]:
     digest = hashlib.sha256()
     size = 0
     with open_regular(path) as source:
-        while True:
-            chunk = source.read(CHUNK)
-            if not chunk:
-                return size, digest.hexdigest()
+        for chunk in chunks(source):
             size += len(chunk)
             digest.update(chunk)
+    return size, digest.hexdigest()
 
 
 class CountingReader:
