@@ -4124,6 +4124,50 @@ class Cleaned:
         self.foreign: list[str] = []  # what qtmcp did not make, kept
 
 
+def verify_install(install: str, manifest: dict) -> list[tuple[str, str]]:  # type: ignore[type-arg]
+    """(what, path) for each file of an install that changed, went missing or appeared.
+
+    A fifo, device or unreadable file where a file should be counts as changed.
+    """
+    build = os.path.join(install, BUILD_DIR)
+    files = {entry["path"]: (entry["size"], entry["sha256"]) for entry in manifest.get("files", [])}
+    links = {entry["path"]: entry["target"] for entry in manifest.get("links", [])}
+    dirs = set(manifest.get("dirs", []))
+    problems = []
+    seen = set()
+    for folder, subfolders, names in os.walk(build):
+        relative = os.path.relpath(folder, build).replace(os.sep, "/")
+        prefix = "" if relative == "." else relative + "/"
+        for name in sorted(subfolders + names):
+            path = os.path.join(folder, name)
+            entry = prefix + name
+            if os.path.islink(path):
+                seen.add(entry)
+                if entry not in links:
+                    problems.append(("added", entry))
+                elif os.readlink(path) != links[entry]:
+                    problems.append(("changed", entry))
+            elif os.path.isdir(path):
+                if entry not in dirs:
+                    problems.append(("added", entry + "/"))
+            else:
+                seen.add(entry)
+                if entry not in files:
+                    problems.append(("added", entry))
+                elif not file_matches(path, files[entry]):
+                    problems.append(("changed", entry))
+    problems += [("missing", entry) for entry in sorted(set(files) | set(links)) if entry not in seen]
+    return problems
+
+
+def file_matches(path: str, recorded: tuple[int, str]) -> bool:
+    """True if the regular file at `path` has the recorded size and SHA-256."""
+    try:
+        return file_digest(path) == tuple(recorded)
+    except OSError:
+        return False
+
+
 def clean_release(tag_dir: str, tag: str, keep_release: bool, cleaned: Cleaned, reporter: Reporter) -> None:
     """Remove what qtmcp made in one release's folder: with `keep_release`, only
     dead runs' leftovers and installs the pointers do not name; else everything.
@@ -5780,50 +5824,6 @@ def clean_cache(settings: Settings, reporter: Reporter, root: str) -> int:
         f"{'to free' if settings.dry_run else 'freed'} from {root}{kept}"
         + (f"; {len(cleaned.busy)} build(s) in use left alone" if cleaned.busy else ""))
     return 0
-
-
-def verify_install(install: str, manifest: dict) -> list[tuple[str, str]]:  # type: ignore[type-arg]
-    """(what, path) for each file of an install that changed, went missing or appeared.
-
-    A fifo, device or unreadable file where a file should be counts as changed.
-    """
-    build = os.path.join(install, BUILD_DIR)
-    files = {entry["path"]: (entry["size"], entry["sha256"]) for entry in manifest.get("files", [])}
-    links = {entry["path"]: entry["target"] for entry in manifest.get("links", [])}
-    dirs = set(manifest.get("dirs", []))
-    problems = []
-    seen = set()
-    for folder, subfolders, names in os.walk(build):
-        relative = os.path.relpath(folder, build).replace(os.sep, "/")
-        prefix = "" if relative == "." else relative + "/"
-        for name in sorted(subfolders + names):
-            path = os.path.join(folder, name)
-            entry = prefix + name
-            if os.path.islink(path):
-                seen.add(entry)
-                if entry not in links:
-                    problems.append(("added", entry))
-                elif os.readlink(path) != links[entry]:
-                    problems.append(("changed", entry))
-            elif os.path.isdir(path):
-                if entry not in dirs:
-                    problems.append(("added", entry + "/"))
-            else:
-                seen.add(entry)
-                if entry not in files:
-                    problems.append(("added", entry))
-                elif not file_matches(path, files[entry]):
-                    problems.append(("changed", entry))
-    problems += [("missing", entry) for entry in sorted(set(files) | set(links)) if entry not in seen]
-    return problems
-
-
-def file_matches(path: str, recorded: tuple[int, str]) -> bool:
-    """True if the regular file at `path` has the recorded size and SHA-256."""
-    try:
-        return file_digest(path) == tuple(recorded)
-    except OSError:
-        return False
 
 
 def command_verify(settings: Settings, reporter: Reporter) -> int:
