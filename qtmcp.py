@@ -3415,16 +3415,17 @@ def unpack_archive(path: str, writer: TreeWriter) -> None:
     import zlib
 
     kind = archive_kind(path)
-    malformed: type[Exception]
+    malformed: tuple[type[Exception], ...]
     if kind == "zip":
         import zipfile
 
-        unpack, malformed = unpack_zip, zipfile.BadZipFile
+        # zipfile's words for a damaged or encrypted entry, a method it lacks, a name flagged UTF-8 that is not
+        unpack, malformed = unpack_zip, (zipfile.BadZipFile, RuntimeError, NotImplementedError, UnicodeDecodeError)
     else:
         import tarfile
 
-        unpack, malformed = unpack_tar_gz, tarfile.TarError
-    unreadable = (malformed, OSError, EOFError, zlib.error, ValueError, RuntimeError, NotImplementedError)
+        unpack, malformed = unpack_tar_gz, (tarfile.TarError,)
+    unreadable = (*malformed, OSError, EOFError, zlib.error)
     try:
         unpack(path, writer)
     except unreadable as error:
