@@ -3707,7 +3707,8 @@ def launcher_path(install: str, os_name: str) -> str:
 
 
 def is_complete(install: str, os_name: str) -> bool:
-    """An install is complete once its manifest exists; usable if its launcher does."""
+    """True if the install has its manifest and its launcher. An install is renamed into
+    place whole, so a folder without them is damaged (or not qtmcp's), never half-made."""
     return os.path.isfile(os.path.join(install, MANIFEST_NAME)) and os.path.isfile(
         launcher_path(install, os_name)
     )
@@ -5287,8 +5288,9 @@ def chosen_platform(settings: Settings, for_run: bool) -> tuple[str, str]:
     return platform
 
 
-def no_arguments(settings: Settings, count: int = 0, what: str = "") -> list[str]:
-    """The command's own arguments, checked to be exactly `count` of them."""
+def command_arguments(settings: Settings, count: int = 0, what: str = "") -> list[str]:
+    """The command's own arguments (after its word), checked to be exactly `count` of them
+    (none by default); UsageError naming `what` it takes otherwise."""
     if len(settings.positionals) != count:
         if count and not settings.positionals:
             raise UsageError(f"'{settings.command}' needs {what}")
@@ -5313,7 +5315,7 @@ def command_run(settings: Settings, reporter: Reporter) -> int:
 
 
 def command_fetch(settings: Settings, reporter: Reporter) -> int:
-    no_arguments(settings)
+    command_arguments(settings)
     print(launcher_for(settings, reporter, for_run=False))
     return 0
 
@@ -5487,7 +5489,7 @@ HOW_READ = {
 
 def command_detect(settings: Settings, reporter: Reporter) -> int:
     """Read APP's Qt version, CPU and QtCore; say which build of the release it needs."""
-    no_arguments(settings)
+    command_arguments(settings)
     if len(settings.launcher_args) != 1:
         if not settings.launcher_args:
             raise UsageError("'detect' needs APP: qtmcp detect [OPTIONS] [--] APP")
@@ -5530,7 +5532,7 @@ def command_detect(settings: Settings, reporter: Reporter) -> int:
 
 
 def command_list(settings: Settings, reporter: Reporter) -> int:
-    no_arguments(settings)
+    command_arguments(settings)
     tag = release_tag(settings)
     root = cache_root(settings, os.environ)
     source = ""
@@ -5580,7 +5582,7 @@ def command_mirror(settings: Settings, reporter: Reporter) -> int:
     One run at a time works on DEST/<tag>/ (a lock there); each file arrives
     under a `.part` name of its own and is renamed into place once verified.
     """
-    (dest,) = no_arguments(settings, 1, "a destination folder: qtmcp mirror DEST")
+    (dest,) = command_arguments(settings, 1, "a destination folder: qtmcp mirror DEST")
     tag = release_tag(settings)
     fetcher = make_fetcher(settings, reporter)
     out_dir = os.path.join(os.path.abspath(dest), tag)
@@ -5700,7 +5702,7 @@ def chosen_assets(settings: Settings, sums: dict[str, str], tag: str) -> list[st
 
 def command_install(settings: Settings, reporter: Reporter) -> int:
     """Install an archive carried in by hand: no connection is opened."""
-    (archive,) = no_arguments(settings, 1, "an archive: qtmcp install ARCHIVE")
+    (archive,) = command_arguments(settings, 1, "an archive: qtmcp install ARCHIVE")
     if not os.path.isfile(archive):
         raise UsageError(f"no archive at {archive}")
     tag = release_tag(settings)
@@ -5763,7 +5765,7 @@ def expected_digest(settings: Settings, tag: str, archive: str, asset: str, qt: 
 
 
 def command_cache(settings: Settings, reporter: Reporter) -> int:
-    (action,) = no_arguments(settings, 1, "one of: dir, list, clean")
+    (action,) = command_arguments(settings, 1, "one of: dir, list, clean")
     root = cache_root(settings, os.environ)
     if action == "dir":
         print(root)
@@ -5833,7 +5835,7 @@ def command_verify(settings: Settings, reporter: Reporter) -> int:
     An install whose manifest is damaged is reported and the others are still
     verified; every name is shown on one line, control characters escaped.
     """
-    no_arguments(settings)
+    command_arguments(settings)
     root = cache_root(settings, os.environ)
     installs = find_installs(root)
     damaged = []
